@@ -1,0 +1,100 @@
+"""Runtime settings from the environment or `.env`, validated once at start-up."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bot.errors import ConfigurationError
+
+SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql")
+PLACEHOLDER_SECRETS = {"changethis", "xoxb-your-token", "xapp-your-token", "your-signing-secret"}
+
+
+class Settings(BaseSettings):
+    """Everything PlanPulse reads from its environment (names are part of the deployment contract)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///planpulse.db"
+
+    kpi_command: str = "/kpi"
+    plan_command: str = "/plan"
+    decide_command: str = "/decide"
+    pulse_command: str = "/pulse"
+
+    reminder_after_hours: Annotated[float, Field(gt=0)] = 24
+    escalate_after_hours: Annotated[float, Field(gt=0)] = 24
+    working_hours: str = "09:00-18:00"
+    working_days: str = "mon-fri"
+    tick_seconds: Annotated[int, Field(ge=5)] = 60
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"DATABASE_URL {value!r} is not a database URL") from exc
+        if url.get_backend_name() not in SUPPORTED_DATABASE_SCHEMES:
+            raise ValueError(
+                f"DATABASE_URL scheme {url.get_backend_name()!r} is not supported; "
+                "use sqlite:///path.db or postgresql+psycopg://user@host/db"
+            )
+        return value
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _no_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is still the example placeholder; paste the real value from Slack")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @cached_property
+    def database_backend(self) -> str:
+        return make_url(self.database_url).get_backend_name()
+
+    def require_slack(self) -> None:
+        """Fail with one sentence naming what to set when Slack credentials are missing."""
+        missing = []
+        if self.slack_bot_token is None:
+            missing.append("SLACK_BOT_TOKEN")
+        if not self.socket_mode and self.slack_signing_secret is None:
+            missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
+        if missing:
+            raise ConfigurationError(
+                f"Missing {', '.join(missing)}: set it in the environment or .env "
+                "(create the Slack app from `planpulse manifest` to get the values)."
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's report into one plain sentence per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid settings: {problems}") from None

@@ -1,0 +1,1 @@
+"""Storage: the tables, the engine and every query; nothing above this package writes SQL."""

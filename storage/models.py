@@ -1,0 +1,387 @@
+"""The tables of the whole product: the plan, the pulse loop, alerts, decisions and the audit log.
+
+Every "only once" rule of the product is a unique key here, so that a retry, a double click,
+a second replica or a restart finds the existing row instead of acting again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Direction(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class InitiativeStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class MilestoneStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    DESCOPED = "descoped"
+
+
+class DependencyState(StrEnum):
+    REQUESTED = "requested"
+    ACKNOWLEDGED = "acknowledged"
+    DELIVERED = "delivered"
+    AT_RISK = "at_risk"
+    BLOCKED = "blocked"
+
+
+class PulseStatus(StrEnum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+
+
+class PulseState(StrEnum):
+    CLAIMED = "claimed"  # row exists, DM not yet confirmed posted
+    SENT = "sent"
+    ANSWERED = "answered"
+    FAILED = "failed"  # owner unreachable (user_not_found, account_inactive...)
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class PollState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class DecisionOption(StrEnum):
+    DELAY = "delay"
+    DESCOPE = "descope"
+    ADD_RESOURCES = "add_resources"
+    ACCEPT_RISK = "accept_risk"
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+class PlanSettings(SQLModel, table=True):
+    """The plan's own settings; one row (id 1) per database."""
+
+    __tablename__ = "plan_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    organization: str = ""
+    timezone: str = "UTC"
+    decisions_channel: str | None = None
+    alerts_channel: str | None = None
+    default_pulse: str = "0 9 * * mon"
+    ack_within_days: int = 2
+    poll_hours: int = 48
+
+
+class Holiday(SQLModel, table=True):
+    """A plan-level day range on which nobody gets a pulse."""
+
+    __tablename__ = "holiday"
+    __table_args__ = (UniqueConstraint("start", "end", name="uq_holiday_range"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    start: date
+    end: date
+    name: str = ""
+
+
+class Person(SQLModel, table=True):
+    """Someone named by the plan; known by Slack ID, e-mail or both."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slack_id: str | None = Field(default=None, unique=True, max_length=32)
+    email: str | None = Field(default=None, unique=True, max_length=320)
+    name: str = ""
+    tz: str | None = None  # IANA name from users.list; None until Slack was asked
+    is_leader: bool = False
+    is_admin: bool = False
+    active: bool = True  # False when deactivated in Slack
+    away_from: date | None = None
+    away_until: date | None = None
+    synced_at: datetime | None = utc_column()
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    name: str
+    channel: str | None = None  # as written in the plan: C… or #name
+    channel_id: str | None = None  # resolved C… ID
+    lead_id: int | None = Field(default=None, foreign_key="person.id")
+    archived: bool = False
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_member"
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+
+
+class Objective(SQLModel, table=True):
+    __tablename__ = "objective"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    title: str
+    owner_id: int | None = Field(default=None, foreign_key="person.id")
+    archived: bool = False
+
+
+class Kpi(SQLModel, table=True):
+    """An outcome measure: health comes from where it is against the baseline→target trajectory."""
+
+    __tablename__ = "kpi"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    objective_id: int = Field(foreign_key="objective.id", index=True)
+    name: str
+    unit: str = ""
+    baseline: float
+    target: float
+    direction: str = Direction.UP
+    start: date
+    due: date
+    # Shortfall against today's expected value, as a percentage of |target - baseline|.
+    amber_tolerance: float = 10.0
+    red_tolerance: float = 25.0
+    archived: bool = False
+
+
+class KpiReading(SQLModel, table=True):
+    """Append-only: a reading is never changed, a correction is a newer reading."""
+
+    __tablename__ = "kpi_reading"
+    __table_args__ = (Index("ix_kpi_reading_kpi_as_of", "kpi_id", "as_of"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kpi_id: int = Field(foreign_key="kpi.id")
+    value: float
+    as_of: date
+    source: str = "import"  # import | pulse | slack | cli
+    recorded_by_id: int | None = Field(default=None, foreign_key="person.id")
+    recorded_at: datetime | None = utc_column()
+
+
+class Initiative(SQLModel, table=True):
+    __tablename__ = "initiative"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    title: str
+    objective_id: int | None = Field(default=None, foreign_key="objective.id", index=True)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    pulse: str | None = None  # 5-field cron; None means the plan's default
+    status: str = InitiativeStatus.ACTIVE
+    dark_since: datetime | None = utc_column()  # owner silent through reminder and escalation
+    archived: bool = False
+
+
+class InitiativeKpi(SQLModel, table=True):
+    __tablename__ = "initiative_kpi"
+
+    initiative_id: int = Field(foreign_key="initiative.id", primary_key=True)
+    kpi_id: int = Field(foreign_key="kpi.id", primary_key=True)
+
+
+class Milestone(SQLModel, table=True):
+    __tablename__ = "milestone"
+    __table_args__ = (Index("ix_milestone_status_due", "status", "due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    initiative_id: int = Field(foreign_key="initiative.id", index=True)
+    title: str
+    due: date
+    original_due: date
+    expected_due: date | None = None  # the owner's latest estimate from a pulse
+    status: str = MilestoneStatus.OPEN
+    completed_at: datetime | None = utc_column()
+    scope_note: str | None = None  # what was cut when a decision descoped it
+    archived: bool = False
+
+
+class Dependency(SQLModel, table=True):
+    """What a requesting initiative needs from a provider team, by a date."""
+
+    __tablename__ = "dependency"
+    __table_args__ = (Index("ix_dependency_state_needed_by", "state", "needed_by"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    initiative_id: int = Field(foreign_key="initiative.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id")
+    provider_team_id: int = Field(foreign_key="team.id", index=True)
+    need: str
+    needed_by: date
+    ack_within_days: int | None = None  # None means the plan's default
+    state: str = DependencyState.REQUESTED
+    requested_at: datetime | None = utc_column()
+    state_changed_at: datetime | None = utc_column()
+    state_changed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    note: str | None = None
+    archived: bool = False
+
+
+# --- the pulse loop ---------------------------------------------------------------------------
+
+
+class PulseRequest(SQLModel, table=True):
+    """One pulse for one initiative and one period, claimed in the transaction that decides to send."""
+
+    __tablename__ = "pulse_request"
+    __table_args__ = (
+        UniqueConstraint("initiative_id", "period", name="uq_pulse_initiative_period"),
+        Index("ix_pulse_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    initiative_id: int = Field(foreign_key="initiative.id")
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    period: str = Field(max_length=40)  # the due instant in UTC, ISO 8601: names the period
+    due_at: datetime | None = utc_column(nullable=False)
+    next_due_at: datetime | None = utc_column()  # reminders and escalation must come before this
+    state: str = PulseState.CLAIMED
+    claimed_at: datetime | None = utc_column()
+    sent_at: datetime | None = utc_column()
+    channel_id: str | None = None
+    message_ts: str | None = None
+    reminded_at: datetime | None = utc_column()
+    escalated_at: datetime | None = utc_column()
+    answered_at: datetime | None = utc_column()
+    error: str | None = None
+
+
+class PulseAnswer(SQLModel, table=True):
+    """Append-only answers to a pulse; the newest is the current one, the older stay for audit."""
+
+    __tablename__ = "pulse_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pulse_request_id: int = Field(foreign_key="pulse_request.id", index=True)
+    status: str
+    confidence: int | None = None
+    blockers: str | None = None
+    dependency_late: bool = False
+    answered_by_id: int | None = Field(default=None, foreign_key="person.id")
+    answered_at: datetime | None = utc_column(nullable=False)
+
+
+# --- detection and decisions ------------------------------------------------------------------
+
+
+class Alert(SQLModel, table=True):
+    """One open alert per (kind, subject): `open_key` is set while open and cleared on resolve."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    subject: str = Field(max_length=200)  # e.g. "milestone:beta-ready"
+    open_key: str | None = Field(default=None, unique=True, max_length=250)
+    state: str = AlertState.OPEN
+    opened_at: datetime | None = utc_column(nullable=False)
+    updated_at: datetime | None = utc_column()
+    resolved_at: datetime | None = utc_column()
+    channel_id: str | None = None
+    message_ts: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DecisionPoll(SQLModel, table=True):
+    __tablename__ = "decision_poll"
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    open_key: str | None = Field(
+        default=None, unique=True, max_length=120
+    )  # one open per milestone
+    state: str = PollState.OPEN
+    opened_at: datetime | None = utc_column(nullable=False)
+    deadline: datetime | None = utc_column(nullable=False, index=True)
+    opened_by_id: int | None = Field(default=None, foreign_key="person.id")
+    channel_id: str | None = None
+    message_ts: str | None = None
+    proposed_due: date | None = None
+    closed_at: datetime | None = utc_column()
+    outcome: str | None = None
+
+
+class Vote(SQLModel, table=True):
+    __tablename__ = "vote"
+    __table_args__ = (UniqueConstraint("poll_id", "voter_id", name="uq_vote_poll_voter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    poll_id: int = Field(foreign_key="decision_poll.id")
+    voter_id: int = Field(foreign_key="person.id")
+    option: str
+    voted_at: datetime | None = utc_column(nullable=False)
+
+
+class Decision(SQLModel, table=True):
+    """The decision log: what was decided about a milestone, and what it did to the plan."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    poll_id: int | None = Field(default=None, foreign_key="decision_poll.id", unique=True)
+    option: str
+    new_due: date | None = None
+    scope_cut: str | None = None
+    summary: str = ""
+    decided_at: datetime | None = utc_column(nullable=False)
+
+
+# --- bookkeeping ------------------------------------------------------------------------------
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what in the plan, when, with the values before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc_column(nullable=False)
+    actor: str  # "cli:<login>" or "slack:<user id>" or "system"
+    action: str  # create | update | archive | restore | answer | vote | decide ...
+    entity: str
+    entity_key: str
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack event IDs already handled: Slack retries events and Bolt does not deduplicate."""
+
+    __tablename__ = "processed_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime | None = utc_column(nullable=False)

@@ -1,0 +1,134 @@
+"""How things look in Slack and in the terminal: Jinja2 templates and the machinery that escapes them.
+
+Block Kit templates (`blocks/*.json.j2`) render JSON. Every `{{ value }}` is escaped for mrkdwn
+(`&`, `<`, `>`) and then for JSON by the environment's `finalize` hook, so plan and user text can
+never ping a channel or break the payload; only values wrapped in `Trusted` (mentions, dates the
+code itself built) pass through unescaped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATE_DIR = Path(__file__).parent
+
+
+class Trusted(str):
+    """Text the code built itself (a `<@U…>` mention, a `<!date^…>` token): not mrkdwn-escaped."""
+
+    __slots__ = ()
+
+
+class _RawJson(Trusted):
+    """Already JSON (`|json` filter): inserted verbatim, for numbers and prebuilt structures."""
+
+    __slots__ = ()
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Slack's three control characters, as its docs require for user text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _json_string_body(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _finalize_block_value(value: Any) -> str:
+    if isinstance(value, _RawJson):
+        return str(value)
+    if value is None:
+        return ""
+    if isinstance(value, Trusted):
+        return _json_string_body(str(value))
+    if isinstance(value, bool | int | float):
+        return _json_string_body(str(value))
+    return _json_string_body(escape_mrkdwn(str(value)))
+
+
+def _truncate(text: Any, limit: int) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def _mention(slack_id: str | None) -> Trusted | str:
+    return Trusted(f"<@{slack_id}>") if slack_id else "someone"
+
+
+def _date_token(day: Any, fallback_format: str = "%Y-%m-%d") -> Trusted:
+    """A date Slack renders in the reader's own timezone, with a plain fallback."""
+    from datetime import UTC, date, datetime, time
+
+    if isinstance(day, datetime):
+        moment = day
+    elif isinstance(day, date):
+        moment = datetime.combine(day, time(12, 0), tzinfo=UTC)
+    else:
+        raise TypeError(f"not a date: {day!r}")
+    return Trusted(
+        f"<!date^{int(moment.timestamp())}^{{date_short}}|{moment.strftime(fallback_format)}>"
+    )
+
+
+def _common_globals(env: Environment) -> None:
+    env.filters["truncate_to"] = _truncate
+    env.filters["mention"] = _mention
+    env.filters["slack_date"] = _date_token
+    env.filters["trusted"] = Trusted
+
+
+def _make_block_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        undefined=StrictUndefined,
+        finalize=_finalize_block_value,
+        autoescape=False,  # noqa: S701 - escaping is done by finalize, for mrkdwn+JSON not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    _common_globals(env)
+    # tojson yields a complete JSON value (numbers, lists); mark it so finalize leaves it alone.
+    env.filters["json"] = lambda value: _RawJson(json.dumps(value, ensure_ascii=False))
+    return env
+
+
+def _make_text_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        undefined=StrictUndefined,
+        autoescape=False,  # noqa: S701 - terminal text, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    _common_globals(env)
+    return env
+
+
+_BLOCKS = _make_block_environment()
+_TEXT = _make_text_environment()
+
+
+def render_json(name: str, **context: Any) -> Any:
+    """Render a `*.json.j2` template to a Python value (blocks list, view dict, message payload)."""
+    source = _BLOCKS.get_template(name).render(**context)
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as exc:  # a template bug, never user input: say where
+        raise ValueError(f"template {name} rendered invalid JSON: {exc}\n{source}") from exc
+
+
+def render_mrkdwn(name: str, **context: Any) -> str:
+    """Render a short mrkdwn text (`*.txt.j2`, e.g. a notification's fallback) with escaping."""
+    source = _BLOCKS.get_template(name).render(**context).strip().replace("\n", "\\n")
+    return str(json.loads(f'"{source}"'))
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render plain terminal text (CLI output); no Slack escaping."""
+    return _TEXT.get_template(name).render(**context)
