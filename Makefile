@@ -37,3 +37,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) planpulse-demo.db .pytest_cache .mypy_cache .ruff_cache
+
+# Before the first release the initial migration is regenerated from the models whenever they change.
+migration: $(STAMP)
+	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/planpulse-migration.db
+	$(BIN)/python -c "from alembic import command; from storage.db import make_engine, alembic_config; command.revision(alembic_config(make_engine('sqlite:////tmp/planpulse-migration.db')), message='initial schema', autogenerate=True, rev_id='0001')"
+	$(BIN)/ruff format storage/migrations/versions >/dev/null
