@@ -378,6 +378,19 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class JobRun(SQLModel, table=True):
+    """A periodic job claimed for one period (e.g. the daily directory sync): one run per period."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_run_job_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=60)
+    period: str = Field(max_length=40)
+    started_at: datetime | None = utc_column(nullable=False)
+    finished_at: datetime | None = utc_column()
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Slack event IDs already handled: Slack retries events and Bolt does not deduplicate."""
 

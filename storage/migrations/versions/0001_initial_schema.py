@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:35:40.229075
+Create Date: 2026-11-26 13:39:07.345890
 """
 
 from collections.abc import Sequence
@@ -61,6 +61,16 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("start", "end", name="uq_holiday_range"),
+    )
+    op.create_table(
+        "job_run",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("job", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("started_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", storage.types.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("job", "period", name="uq_job_run_job_period"),
     )
     op.create_table(
         "person",
@@ -494,6 +504,7 @@ def downgrade() -> None:
     op.drop_table("processed_event")
     op.drop_table("plan_settings")
     op.drop_table("person")
+    op.drop_table("job_run")
     op.drop_table("holiday")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entity")
