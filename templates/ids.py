@@ -16,3 +16,22 @@ class PulseIds(StrEnum):
     SECTION_BLOCK = "pulse_section"
     ACTIONS_BLOCK = "pulse_actions"
 
+
+class PulseDetailsIds(StrEnum):
+    """The "Add details" modal of a pulse; KPI and milestone block IDs end with the row's id."""
+
+    VIEW = "pulse_details"
+    STATUS_BLOCK = "pulse_details_status"
+    STATUS = "pulse_details_status_value"
+    CONFIDENCE_BLOCK = "pulse_details_confidence"
+    CONFIDENCE = "pulse_details_confidence_value"
+    KPI_BLOCK_PREFIX = "pulse_details_kpi_"
+    KPI = "pulse_details_kpi_value"
+    DONE_BLOCK = "pulse_details_done"
+    DONE = "pulse_details_done_value"
+    EXPECTED_BLOCK_PREFIX = "pulse_details_expected_"
+    EXPECTED = "pulse_details_expected_value"
+    BLOCKERS_BLOCK = "pulse_details_blockers"
+    BLOCKERS = "pulse_details_blockers_value"
+    DEPENDENCY_LATE_BLOCK = "pulse_details_dependency_late"
+    DEPENDENCY_LATE = "pulse_details_dependency_late_value"
