@@ -35,3 +35,11 @@ class PulseDetailsIds(StrEnum):
     BLOCKERS = "pulse_details_blockers_value"
     DEPENDENCY_LATE_BLOCK = "pulse_details_dependency_late"
     DEPENDENCY_LATE = "pulse_details_dependency_late_value"
+
+
+class QueryIds(StrEnum):
+    """/kpi, /plan and App Home: the share button and the Home tab's blocks."""
+
+    SHARE = "query_share"
+    SHARE_BLOCK = "query_share_actions"
+    HOME_VIEW = "planpulse_home"

@@ -1,0 +1,528 @@
+"""Answers to /kpi, /plan and App Home: queries plus the health rules, as plain data for templates."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.health import initiative_health, milestone_missed
+from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
+from storage import reports as q
+from storage.models import Initiative, Kpi, Milestone, Objective, Person
+
+SPARK_HISTORY = 12  # readings per sparkline: about a quarter of weekly readings
+CARD_HISTORY = 12  # readings listed on a KPI card
+LIST_LIMIT = 60  # rows fetched for a list; the templates show what fits and say "and N more"
+CHOICES_LIMIT = 25
+SUGGESTIONS = 5
+
+
+class PlanSubcommand(StrEnum):
+    MINE = "mine"
+    DEPS = "deps"
+    DECISIONS = "decisions"
+    HELP = "help"
+
+
+@dataclass
+class KpiLine:
+    """One KPI as the scorecard and cards show it."""
+
+    key: str
+    name: str
+    unit: str
+    direction: str
+    baseline: float
+    target: float
+    start: date
+    due: date
+    expected: float
+    latest: q.Reading | None
+    health: Health
+    spark: str
+    age_days: int | None
+
+
+@dataclass
+class ObjectiveGroup:
+    key: str
+    title: str
+    kpis: list[KpiLine]
+
+
+@dataclass
+class KpiScorecard:
+    day: date
+    groups: list[ObjectiveGroup]
+
+    @property
+    def kpi_count(self) -> int:
+        return sum(len(group.kpis) for group in self.groups)
+
+
+@dataclass
+class LinkedInitiative:
+    key: str
+    title: str
+    owner_slack_id: str | None
+    pulse: q.LastPulse | None
+
+
+@dataclass
+class KpiCard:
+    day: date
+    kpi: KpiLine
+    objective_title: str
+    readings: list[q.Reading]  # newest first
+    initiatives: list[LinkedInitiative]
+
+
+@dataclass
+class KpiChoices:
+    query: str
+    kpis: list[tuple[str, str]]  # (key, name)
+    total: int
+
+
+@dataclass
+class KpiNoMatch:
+    query: str
+    suggestions: list[tuple[str, str]]
+
+
+KpiAnswer = KpiScorecard | KpiCard | KpiChoices | KpiNoMatch
+
+
+@dataclass
+class MilestoneLine:
+    key: str
+    title: str
+    due: date
+    expected_due: date | None
+    status: str
+    missed: bool
+    scope_note: str | None
+
+
+@dataclass
+class DependencyLine:
+    key: str
+    need: str
+    needed_by: date
+    state: str
+    provider_team: str
+    initiative_key: str
+    initiative_title: str
+    milestone_title: str | None
+    note: str | None
+
+
+@dataclass
+class InitiativeCard:
+    key: str
+    title: str
+    status: str
+    owner_slack_id: str | None
+    owner_name: str
+    team_name: str
+    team_lead_slack_id: str | None
+    objective_title: str | None
+    health: Health
+    pulse: q.LastPulse | None
+    milestones: list[MilestoneLine]
+    dependencies: list[DependencyLine]
+    kpis: list[KpiLine]
+
+
+@dataclass
+class InitiativeSummary:
+    key: str
+    title: str
+    health: Health
+    next_milestone: MilestoneLine | None
+
+
+@dataclass
+class MyInitiatives:
+    in_plan: bool
+    initiatives: list[InitiativeSummary]
+    total: int
+
+
+@dataclass
+class MyDependencies:
+    in_plan: bool
+    to_provide: q.Page[DependencyLine]
+    waiting_for: q.Page[DependencyLine]
+
+
+@dataclass
+class DecisionLine:
+    milestone_key: str
+    milestone_title: str
+    initiative_key: str
+    option: str
+    new_due: date | None
+    scope_cut: str | None
+    summary: str
+    decided_at: datetime | None
+
+
+@dataclass
+class DecisionLog:
+    decisions: list[DecisionLine]
+    total: int
+
+
+@dataclass
+class PlanHelp:
+    unknown: str | None = None  # the word that was not a subcommand nor an initiative key
+    suggestions: list[str] = field(default_factory=list)
+
+
+PlanAnswer = InitiativeCard | MyInitiatives | MyDependencies | DecisionLog | PlanHelp
+
+
+@dataclass
+class PendingPulse:
+    initiative_key: str
+    initiative_title: str
+    due_at: datetime | None
+    channel_id: str | None
+    message_ts: str | None
+
+
+@dataclass
+class OpenPoll:
+    milestone_key: str
+    milestone_title: str
+    initiative_title: str
+    deadline: datetime | None
+    channel_id: str | None
+    voted: bool
+
+
+@dataclass
+class HomeData:
+    in_plan: bool
+    is_leader: bool
+    initiatives: MyInitiatives
+    pulses: q.Page[PendingPulse]
+    dependencies: q.Page[DependencyLine]
+    polls: q.Page[OpenPoll]
+
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+def plan_day(session: Session, now: datetime) -> tuple[str, date]:
+    """The plan's timezone and today's date there: KPI trajectories and deadlines use it."""
+    tz = q.plan_timezone(session=session)
+    return tz, now.astimezone(ZoneInfo(tz)).date()
+
+
+def kpi_line(kpi: Kpi, readings: list[q.Reading], day: date) -> KpiLine:
+    latest = readings[-1] if readings else None
+    return KpiLine(
+        key=kpi.key,
+        name=kpi.name,
+        unit=kpi.unit,
+        direction=kpi.direction,
+        baseline=kpi.baseline,
+        target=kpi.target,
+        start=kpi.start,
+        due=kpi.due,
+        expected=expected_value(kpi, day),
+        latest=latest,
+        health=kpi_health(kpi, latest.value if latest else None, day),
+        spark=sparkline([r.value for r in readings]),
+        age_days=reading_age_days(latest.as_of if latest else None, day),
+    )
+
+
+def _milestone_line(milestone: Milestone, now: datetime, tz: str) -> MilestoneLine:
+    return MilestoneLine(
+        key=milestone.key,
+        title=milestone.title,
+        due=milestone.due,
+        expected_due=milestone.expected_due,
+        status=milestone.status,
+        missed=milestone_missed(milestone, now, tz),
+        scope_note=milestone.scope_note,
+    )
+
+
+def _dependency_line(row: q.DependencyRow) -> DependencyLine:
+    dep = row.dependency
+    return DependencyLine(
+        key=dep.key,
+        need=dep.need,
+        needed_by=dep.needed_by,
+        state=dep.state,
+        provider_team=row.provider.name,
+        initiative_key=row.initiative.key,
+        initiative_title=row.initiative.title,
+        milestone_title=row.milestone.title if row.milestone else None,
+        note=dep.note,
+    )
+
+
+def _health_of(inputs: q.HealthInputs, now: datetime, tz: str, day: date) -> Health:
+    first_open = inputs.earliest_open_milestone
+    return initiative_health(
+        pulse_status=inputs.last_pulse.status if inputs.last_pulse else None,
+        kpi_healths=[
+            kpi_health(kpi, reading.value if reading else None, day) for kpi, reading in inputs.kpis
+        ],
+        # The earliest open milestone is missed whenever any is: checking it is enough.
+        any_milestone_missed=first_open is not None and milestone_missed(first_open, now, tz),
+    )
+
+
+def _suggest(query: str, candidates: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+    """Close matches on key or name (difflib), best first, without duplicates."""
+    by_word: dict[str, tuple[str, str]] = {}
+    for key, name in candidates:
+        by_word.setdefault(key.lower(), (key, name))
+        by_word.setdefault(name.lower(), (key, name))
+    picked: list[tuple[str, str]] = []
+    for word in difflib.get_close_matches(query.lower(), list(by_word), n=limit * 2, cutoff=0.5):
+        if by_word[word] not in picked:
+            picked.append(by_word[word])
+    return picked[:limit]
+
+
+# --- /kpi -------------------------------------------------------------------------------------
+
+
+def kpi_scorecard(session: Session, now: datetime) -> KpiScorecard:
+    """Every live KPI grouped by objective, with health against today's expected value."""
+    _, day = plan_day(session, now)
+    groups: dict[str, ObjectiveGroup] = {}
+    for row in q.scorecard_rows(session=session, history=SPARK_HISTORY):
+        objective: Objective = row.objective
+        group = groups.setdefault(
+            objective.key, ObjectiveGroup(key=objective.key, title=objective.title, kpis=[])
+        )
+        group.kpis.append(kpi_line(row.kpi, row.readings, day))
+    return KpiScorecard(day=day, groups=list(groups.values()))
+
+
+def kpi_card(session: Session, kpi: Kpi, now: datetime) -> KpiCard:
+    _, day = plan_day(session, now)
+    data = q.kpi_card(session=session, kpi=kpi, history=max(CARD_HISTORY, SPARK_HISTORY))
+    owners = {
+        i.owner_id: session.get(Person, i.owner_id) for i, _ in data.initiatives if i.owner_id
+    }
+    return KpiCard(
+        day=day,
+        kpi=kpi_line(kpi, data.readings[-SPARK_HISTORY:], day),
+        objective_title=data.objective.title if data.objective else "",
+        readings=list(reversed(data.readings[-CARD_HISTORY:])),
+        initiatives=[
+            LinkedInitiative(
+                key=i.key,
+                title=i.title,
+                owner_slack_id=(owner.slack_id if (owner := owners.get(i.owner_id)) else None),
+                pulse=pulse,
+            )
+            for i, pulse in data.initiatives
+        ],
+    )
+
+
+def kpi_answer(session: Session, query: str, now: datetime) -> KpiAnswer:
+    """`/kpi` → scorecard; `/kpi <query>` → one card, the choices, or "did you mean"."""
+    query = " ".join(query.split())
+    if not query:
+        return kpi_scorecard(session, now)
+    found = q.find_kpis(session=session, query=query, limit=CHOICES_LIMIT)
+    if found.total == 1:
+        return kpi_card(session, found.rows[0], now)
+    if found.total > 1:
+        return KpiChoices(
+            query=query, kpis=[(k.key, k.name) for k in found.rows], total=found.total
+        )
+    return KpiNoMatch(
+        query=query, suggestions=_suggest(query, q.kpi_names(session=session), SUGGESTIONS)
+    )
+
+
+# --- /plan ------------------------------------------------------------------------------------
+
+
+def initiative_card(session: Session, initiative: Initiative, now: datetime) -> InitiativeCard:
+    tz, day = plan_day(session, now)
+    data = q.initiative_card(session=session, initiative=initiative)
+    readings = q.recent_readings(
+        session=session, kpi_ids=[k.id or 0 for k, _ in data.health.kpis], per_kpi=SPARK_HISTORY
+    )
+    return InitiativeCard(
+        key=initiative.key,
+        title=initiative.title,
+        status=initiative.status,
+        owner_slack_id=data.owner.slack_id if data.owner else None,
+        owner_name=data.owner.name if data.owner else "",
+        team_name=data.team.name if data.team else "",
+        team_lead_slack_id=data.team_lead.slack_id if data.team_lead else None,
+        objective_title=data.objective.title if data.objective else None,
+        health=_health_of(data.health, now, tz, day),
+        pulse=data.health.last_pulse,
+        milestones=[_milestone_line(m, now, tz) for m in data.milestones],
+        dependencies=[_dependency_line(row) for row in data.dependencies],
+        kpis=[kpi_line(k, readings.get(k.id or 0, []), day) for k, _ in data.health.kpis],
+    )
+
+
+def my_initiatives(session: Session, person: Person | None, now: datetime) -> MyInitiatives:
+    if person is None or person.id is None:
+        return MyInitiatives(in_plan=False, initiatives=[], total=0)
+    tz, day = plan_day(session, now)
+    page = q.initiatives_owned_by(session=session, person_id=person.id, limit=LIST_LIMIT)
+    inputs = q.health_inputs(session=session, initiative_ids=[i.id or 0 for i in page.rows])
+    summaries = []
+    for initiative in page.rows:
+        health = inputs[initiative.id or 0]
+        first_open = health.earliest_open_milestone
+        summaries.append(
+            InitiativeSummary(
+                key=initiative.key,
+                title=initiative.title,
+                health=_health_of(health, now, tz, day),
+                next_milestone=_milestone_line(first_open, now, tz) if first_open else None,
+            )
+        )
+    return MyInitiatives(in_plan=True, initiatives=summaries, total=page.total)
+
+
+def _lines(page: q.Page[q.DependencyRow]) -> q.Page[DependencyLine]:
+    return q.Page(rows=[_dependency_line(row) for row in page.rows], total=page.total)
+
+
+def my_dependencies(session: Session, person: Person | None) -> MyDependencies:
+    if person is None or person.id is None:
+        empty: q.Page[DependencyLine] = q.Page(rows=[], total=0)
+        return MyDependencies(in_plan=False, to_provide=empty, waiting_for=empty)
+    teams = q.team_ids_of(session=session, person_id=person.id)
+    return MyDependencies(
+        in_plan=True,
+        to_provide=_lines(
+            q.open_dependencies_for_teams(session=session, team_ids=teams, limit=LIST_LIMIT)
+        ),
+        waiting_for=_lines(
+            q.open_dependencies_requested_by(session=session, owner_id=person.id, limit=LIST_LIMIT)
+        ),
+    )
+
+
+def decision_log(session: Session) -> DecisionLog:
+    page = q.recent_decisions(session=session, limit=LIST_LIMIT)
+    return DecisionLog(
+        decisions=[
+            DecisionLine(
+                milestone_key=row.milestone.key,
+                milestone_title=row.milestone.title,
+                initiative_key=row.initiative.key,
+                option=row.decision.option,
+                new_due=row.decision.new_due,
+                scope_cut=row.decision.scope_cut,
+                summary=row.decision.summary,
+                decided_at=row.decision.decided_at,
+            )
+            for row in page.rows
+        ],
+        total=page.total,
+    )
+
+
+def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) -> PlanAnswer:
+    """`/plan <initiative-key | mine | deps | decisions | help>`; anything else gets the help."""
+    words = text.split()
+    if not words:
+        return PlanHelp()
+    word = words[0]
+    if word.lower() in set(PlanSubcommand):
+        sub = PlanSubcommand(word.lower())
+        person = q.person_by_slack_id(session=session, slack_id=slack_user_id)
+        if sub is PlanSubcommand.MINE:
+            return my_initiatives(session, person, now)
+        if sub is PlanSubcommand.DEPS:
+            return my_dependencies(session, person)
+        if sub is PlanSubcommand.DECISIONS:
+            return decision_log(session)
+        return PlanHelp()
+    initiative = q.initiative_by_key(session=session, key=word)
+    if initiative is not None:
+        return initiative_card(session, initiative, now)
+    keys = q.initiative_keys(session=session)
+    return PlanHelp(
+        unknown=word,
+        suggestions=difflib.get_close_matches(word.lower(), keys, n=SUGGESTIONS, cutoff=0.6),
+    )
+
+
+# --- App Home ---------------------------------------------------------------------------------
+
+
+def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
+    """What the Home tab shows one person: their initiatives, pulses, dependencies and polls."""
+    person = q.person_by_slack_id(session=session, slack_id=slack_user_id)
+    empty_pulses: q.Page[PendingPulse] = q.Page(rows=[], total=0)
+    empty_deps: q.Page[DependencyLine] = q.Page(rows=[], total=0)
+    empty_polls: q.Page[OpenPoll] = q.Page(rows=[], total=0)
+    if person is None or person.id is None:
+        return HomeData(
+            in_plan=False,
+            is_leader=False,
+            initiatives=MyInitiatives(in_plan=False, initiatives=[], total=0),
+            pulses=empty_pulses,
+            dependencies=empty_deps,
+            polls=empty_polls,
+        )
+    pulses = q.pending_pulses(session=session, person_id=person.id, limit=LIST_LIMIT)
+    teams = q.team_ids_of(session=session, person_id=person.id)
+    polls = (
+        q.open_polls(session=session, voter_id=person.id, limit=LIST_LIMIT)
+        if person.is_leader
+        else q.Page(rows=[], total=0)
+    )
+    return HomeData(
+        in_plan=True,
+        is_leader=person.is_leader,
+        initiatives=my_initiatives(session, person, now),
+        pulses=q.Page(
+            rows=[
+                PendingPulse(
+                    initiative_key=initiative.key,
+                    initiative_title=initiative.title,
+                    due_at=request.due_at,
+                    channel_id=request.channel_id,
+                    message_ts=request.message_ts,
+                )
+                for request, initiative in pulses.rows
+            ],
+            total=pulses.total,
+        ),
+        dependencies=_lines(
+            q.open_dependencies_for_teams(session=session, team_ids=teams, limit=LIST_LIMIT)
+        ),
+        polls=q.Page(
+            rows=[
+                OpenPoll(
+                    milestone_key=row.milestone.key,
+                    milestone_title=row.milestone.title,
+                    initiative_title=row.initiative.title,
+                    deadline=row.poll.deadline,
+                    channel_id=row.poll.channel_id,
+                    voted=row.voted,
+                )
+                for row in polls.rows
+            ],
+            total=polls.total,
+        ),
+    )

@@ -1,0 +1,514 @@
+"""Read-only queries behind /kpi, /plan and App Home; batched so no answer costs a query per row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import ColumnElement, and_, func, or_
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    Decision,
+    DecisionPoll,
+    Dependency,
+    DependencyState,
+    Initiative,
+    InitiativeKpi,
+    Kpi,
+    KpiReading,
+    Milestone,
+    MilestoneStatus,
+    Objective,
+    Person,
+    PlanSettings,
+    PollState,
+    PulseAnswer,
+    PulseRequest,
+    PulseState,
+    Team,
+    TeamMember,
+    Vote,
+)
+
+T = TypeVar("T")
+
+OPEN_DEPENDENCY_STATES = (
+    DependencyState.REQUESTED,
+    DependencyState.ACKNOWLEDGED,
+    DependencyState.AT_RISK,
+    DependencyState.BLOCKED,
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    value: float
+    as_of: date
+
+
+@dataclass(frozen=True)
+class LastPulse:
+    """The newest answer to any pulse of one initiative."""
+
+    status: str
+    confidence: int | None
+    blockers: str | None
+    answered_at: datetime | None
+
+
+@dataclass
+class ScorecardRow:
+    objective: Objective
+    kpi: Kpi
+    readings: list[Reading]  # oldest first, at most the requested history
+
+
+@dataclass
+class DependencyRow:
+    dependency: Dependency
+    initiative: Initiative
+    provider: Team
+    milestone: Milestone | None = None
+
+
+@dataclass
+class HealthInputs:
+    """What initiative health is computed from, fetched for many initiatives at once."""
+
+    last_pulse: LastPulse | None = None
+    kpis: list[tuple[Kpi, Reading | None]] = field(default_factory=list)
+    earliest_open_milestone: Milestone | None = None
+
+
+@dataclass
+class InitiativeCardData:
+    initiative: Initiative
+    owner: Person | None
+    team: Team | None
+    team_lead: Person | None
+    objective: Objective | None
+    milestones: list[Milestone]
+    dependencies: list[DependencyRow]
+    health: HealthInputs
+
+
+@dataclass
+class KpiCardData:
+    kpi: Kpi
+    objective: Objective | None
+    readings: list[Reading]  # oldest first
+    initiatives: list[tuple[Initiative, LastPulse | None]]
+
+
+@dataclass
+class Page(Generic[T]):
+    """The first rows of a list and how many there are in all, for "and N more"."""
+
+    rows: list[T]
+    total: int
+
+
+@dataclass
+class PollRow:
+    poll: DecisionPoll
+    milestone: Milestone
+    initiative: Initiative
+    voted: bool
+
+
+@dataclass
+class DecisionRow:
+    decision: Decision
+    milestone: Milestone
+    initiative: Initiative
+
+
+def plan_timezone(*, session: Session) -> str:
+    settings = session.get(PlanSettings, 1)
+    return settings.timezone if settings else "UTC"
+
+
+def person_by_slack_id(*, session: Session, slack_id: str) -> Person | None:
+    return session.exec(select(Person).where(Person.slack_id == slack_id)).first()
+
+
+# --- KPIs -------------------------------------------------------------------------------------
+
+
+def recent_readings(
+    *, session: Session, kpi_ids: Sequence[int] | None, per_kpi: int
+) -> dict[int, list[Reading]]:
+    """The newest `per_kpi` readings of each KPI (all KPIs when `kpi_ids` is None), oldest first.
+
+    One query: a window over (kpi_id, as_of), which the ix_kpi_reading_kpi_as_of index serves.
+    Same-day readings are ordered by id because a correction is a newer row.
+    """
+    if kpi_ids is not None and not kpi_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(KpiReading.kpi_id),
+            order_by=(col(KpiReading.as_of).desc(), col(KpiReading.id).desc()),
+        )
+        .label("rank")
+    )
+    inner = select(col(KpiReading.kpi_id), col(KpiReading.value), col(KpiReading.as_of), rank)
+    if kpi_ids is not None:
+        inner = inner.where(col(KpiReading.kpi_id).in_(kpi_ids))
+    ranked = inner.subquery()
+    rows = session.exec(
+        select(ranked.c.kpi_id, ranked.c.value, ranked.c.as_of)
+        .where(ranked.c.rank <= per_kpi)
+        .order_by(ranked.c.kpi_id, ranked.c.rank.desc())
+    ).all()
+    readings: dict[int, list[Reading]] = defaultdict(list)
+    for kpi_id, value, as_of in rows:
+        readings[kpi_id].append(Reading(value=value, as_of=as_of))
+    return dict(readings)
+
+
+def scorecard_rows(*, session: Session, history: int) -> list[ScorecardRow]:
+    """Every live KPI with its objective and last `history` readings, in objective then key order."""
+    pairs = session.exec(
+        select(Kpi, Objective)
+        .join(Objective, col(Objective.id) == col(Kpi.objective_id))
+        .where(col(Kpi.archived).is_(False))
+        .order_by(col(Objective.key), col(Kpi.key))
+    ).all()
+    readings = recent_readings(session=session, kpi_ids=None, per_kpi=history)
+    return [
+        ScorecardRow(objective=objective, kpi=kpi, readings=readings.get(kpi.id or 0, []))
+        for kpi, objective in pairs
+    ]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def find_kpis(*, session: Session, query: str, limit: int) -> Page[Kpi]:
+    """A KPI whose key is exactly `query`, else those whose key or name contains it."""
+    needle = query.strip().lower()
+    exact = session.exec(
+        select(Kpi).where(func.lower(Kpi.key) == needle, col(Kpi.archived).is_(False))
+    ).first()
+    if exact is not None:
+        return Page(rows=[exact], total=1)
+    pattern = _like_pattern(needle)
+    matches = and_(
+        col(Kpi.archived).is_(False),
+        or_(
+            func.lower(Kpi.key).like(pattern, escape="\\"),
+            func.lower(Kpi.name).like(pattern, escape="\\"),
+        ),
+    )
+    rows = session.exec(select(Kpi).where(matches).order_by(col(Kpi.key)).limit(limit)).all()
+    total = (
+        len(rows)
+        if len(rows) < limit
+        else session.exec(select(func.count()).select_from(Kpi).where(matches)).one()
+    )
+    return Page(rows=list(rows), total=total)
+
+
+def kpi_names(*, session: Session) -> list[tuple[str, str]]:
+    """(key, name) of every live KPI, for "did you mean"."""
+    return [
+        (key, name)
+        for key, name in session.exec(
+            select(Kpi.key, Kpi.name).where(col(Kpi.archived).is_(False))
+        ).all()
+    ]
+
+
+def kpi_card(*, session: Session, kpi: Kpi, history: int) -> KpiCardData:
+    """One KPI with its readings history and the initiatives that move it."""
+    initiatives = session.exec(
+        select(Initiative)
+        .join(InitiativeKpi, col(InitiativeKpi.initiative_id) == col(Initiative.id))
+        .where(InitiativeKpi.kpi_id == kpi.id, col(Initiative.archived).is_(False))
+        .order_by(col(Initiative.key))
+    ).all()
+    pulses = last_pulses(session=session, initiative_ids=[i.id for i in initiatives if i.id])
+    return KpiCardData(
+        kpi=kpi,
+        objective=session.get(Objective, kpi.objective_id),
+        readings=recent_readings(session=session, kpi_ids=[kpi.id or 0], per_kpi=history).get(
+            kpi.id or 0, []
+        ),
+        initiatives=[(i, pulses.get(i.id or 0)) for i in initiatives],
+    )
+
+
+# --- initiatives ------------------------------------------------------------------------------
+
+
+def last_pulses(*, session: Session, initiative_ids: Sequence[int]) -> dict[int, LastPulse]:
+    """The newest pulse answer of each initiative, in one query."""
+    if not initiative_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(PulseRequest.initiative_id),
+            order_by=(col(PulseAnswer.answered_at).desc(), col(PulseAnswer.id).desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(col(PulseAnswer.id), rank)
+        .join(PulseRequest, col(PulseRequest.id) == col(PulseAnswer.pulse_request_id))
+        .where(col(PulseRequest.initiative_id).in_(initiative_ids))
+        .subquery()
+    )
+    rows = session.exec(
+        select(PulseRequest.initiative_id, PulseAnswer)
+        .join(PulseRequest, col(PulseRequest.id) == col(PulseAnswer.pulse_request_id))
+        .join(ranked, ranked.c.id == col(PulseAnswer.id))
+        .where(ranked.c.rank == 1)
+    ).all()
+    return {
+        initiative_id: LastPulse(
+            status=answer.status,
+            confidence=answer.confidence,
+            blockers=answer.blockers,
+            answered_at=answer.answered_at,
+        )
+        for initiative_id, answer in rows
+    }
+
+
+def health_inputs(*, session: Session, initiative_ids: Sequence[int]) -> dict[int, HealthInputs]:
+    """Last pulse, linked KPIs with their latest reading, and earliest open milestone, in 4 queries."""
+    inputs = {initiative_id: HealthInputs() for initiative_id in initiative_ids}
+    if not inputs:
+        return inputs
+    for initiative_id, pulse in last_pulses(session=session, initiative_ids=initiative_ids).items():
+        inputs[initiative_id].last_pulse = pulse
+    links = session.exec(
+        select(InitiativeKpi.initiative_id, Kpi)
+        .join(Kpi, col(Kpi.id) == col(InitiativeKpi.kpi_id))
+        .where(col(InitiativeKpi.initiative_id).in_(initiative_ids), col(Kpi.archived).is_(False))
+        .order_by(col(Kpi.key))
+    ).all()
+    latest = recent_readings(
+        session=session, kpi_ids=sorted({k.id or 0 for _, k in links}), per_kpi=1
+    )
+    for initiative_id, kpi in links:
+        newest = latest.get(kpi.id or 0)
+        inputs[initiative_id].kpis.append((kpi, newest[-1] if newest else None))
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(Milestone.initiative_id),
+            order_by=(col(Milestone.due), col(Milestone.id)),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(col(Milestone.id), rank)
+        .where(
+            col(Milestone.initiative_id).in_(initiative_ids),
+            Milestone.status == MilestoneStatus.OPEN,
+            col(Milestone.archived).is_(False),
+        )
+        .subquery()
+    )
+    for milestone in session.exec(
+        select(Milestone).join(ranked, ranked.c.id == col(Milestone.id)).where(ranked.c.rank == 1)
+    ).all():
+        inputs[milestone.initiative_id].earliest_open_milestone = milestone
+    return inputs
+
+
+def initiative_by_key(*, session: Session, key: str) -> Initiative | None:
+    return session.exec(
+        select(Initiative).where(
+            func.lower(Initiative.key) == key.strip().lower(), col(Initiative.archived).is_(False)
+        )
+    ).first()
+
+
+def initiative_keys(*, session: Session) -> list[str]:
+    return list(
+        session.exec(select(Initiative.key).where(col(Initiative.archived).is_(False))).all()
+    )
+
+
+def initiative_card(*, session: Session, initiative: Initiative) -> InitiativeCardData:
+    """Everything the /plan card shows about one initiative."""
+    assert initiative.id is not None
+    team = session.get(Team, initiative.team_id)
+    milestones = session.exec(
+        select(Milestone)
+        .where(Milestone.initiative_id == initiative.id, col(Milestone.archived).is_(False))
+        .order_by(col(Milestone.due), col(Milestone.key))
+    ).all()
+    by_id = {m.id: m for m in milestones}
+    dependencies = [
+        DependencyRow(
+            dependency=dep,
+            initiative=initiative,
+            provider=provider,
+            milestone=by_id.get(dep.milestone_id),
+        )
+        for dep, provider in session.exec(
+            select(Dependency, Team)
+            .join(Team, col(Team.id) == col(Dependency.provider_team_id))
+            .where(Dependency.initiative_id == initiative.id, col(Dependency.archived).is_(False))
+            .order_by(col(Dependency.needed_by), col(Dependency.key))
+        ).all()
+    ]
+    return InitiativeCardData(
+        initiative=initiative,
+        owner=session.get(Person, initiative.owner_id),
+        team=team,
+        team_lead=session.get(Person, team.lead_id) if team and team.lead_id else None,
+        objective=session.get(Objective, initiative.objective_id)
+        if initiative.objective_id
+        else None,
+        milestones=list(milestones),
+        dependencies=dependencies,
+        health=health_inputs(session=session, initiative_ids=[initiative.id])[initiative.id],
+    )
+
+
+def initiatives_owned_by(*, session: Session, person_id: int, limit: int) -> Page[Initiative]:
+    mine = and_(col(Initiative.owner_id) == person_id, col(Initiative.archived).is_(False))
+    rows = session.exec(
+        select(Initiative).where(mine).order_by(col(Initiative.key)).limit(limit)
+    ).all()
+    total = session.exec(select(func.count()).select_from(Initiative).where(mine)).one()
+    return Page(rows=list(rows), total=total)
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+
+def team_ids_of(*, session: Session, person_id: int) -> list[int]:
+    """Teams the person leads or belongs to."""
+    led = select(Team.id).where(Team.lead_id == person_id, col(Team.archived).is_(False))
+    member = (
+        select(TeamMember.team_id)
+        .join(Team, col(Team.id) == col(TeamMember.team_id))
+        .where(TeamMember.person_id == person_id, col(Team.archived).is_(False))
+    )
+    ids = {*session.exec(led).all(), *session.exec(member).all()}
+    return sorted(i for i in ids if i is not None)
+
+
+def _dependency_page(
+    session: Session, condition: ColumnElement[bool], limit: int
+) -> Page[DependencyRow]:
+    where = and_(
+        condition,
+        col(Dependency.archived).is_(False),
+        col(Dependency.state).in_(OPEN_DEPENDENCY_STATES),
+    )
+    rows = session.exec(
+        select(Dependency, Initiative, Team)
+        .join(Initiative, col(Initiative.id) == col(Dependency.initiative_id))
+        .join(Team, col(Team.id) == col(Dependency.provider_team_id))
+        .where(where)
+        .order_by(col(Dependency.needed_by), col(Dependency.key))
+        .limit(limit)
+    ).all()
+    total = (
+        len(rows)
+        if len(rows) < limit
+        else session.exec(select(func.count()).select_from(Dependency).where(where)).one()
+    )
+    return Page(
+        rows=[DependencyRow(dependency=d, initiative=i, provider=t) for d, i, t in rows],
+        total=total,
+    )
+
+
+def open_dependencies_for_teams(
+    *, session: Session, team_ids: Sequence[int], limit: int
+) -> Page[DependencyRow]:
+    """Open dependencies other initiatives need from these teams (what the teams must act on)."""
+    if not team_ids:
+        return Page(rows=[], total=0)
+    return _dependency_page(session, col(Dependency.provider_team_id).in_(team_ids), limit)
+
+
+def open_dependencies_requested_by(
+    *, session: Session, owner_id: int, limit: int
+) -> Page[DependencyRow]:
+    """Open dependencies that the person's own initiatives are waiting for."""
+    owned = select(Initiative.id).where(
+        Initiative.owner_id == owner_id, col(Initiative.archived).is_(False)
+    )
+    return _dependency_page(session, col(Dependency.initiative_id).in_(owned), limit)
+
+
+# --- pulses, polls, decisions -----------------------------------------------------------------
+
+
+def pending_pulses(
+    *, session: Session, person_id: int, limit: int
+) -> Page[tuple[PulseRequest, Initiative]]:
+    """Pulses sent to the person and not answered yet, oldest first."""
+    pending = and_(
+        col(PulseRequest.owner_id) == person_id,
+        col(PulseRequest.state) == PulseState.SENT,
+        col(PulseRequest.answered_at).is_(None),
+    )
+    rows = session.exec(
+        select(PulseRequest, Initiative)
+        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
+        .where(pending)
+        .order_by(col(PulseRequest.due_at))
+        .limit(limit)
+    ).all()
+    total = session.exec(select(func.count()).select_from(PulseRequest).where(pending)).one()
+    return Page(rows=[(r, i) for r, i in rows], total=total)
+
+
+def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:
+    """Open decision polls, soonest deadline first, with whether this person has voted."""
+    is_open = DecisionPoll.state == PollState.OPEN
+    rows = session.exec(
+        select(DecisionPoll, Milestone, Initiative)
+        .join(Milestone, col(Milestone.id) == col(DecisionPoll.milestone_id))
+        .join(Initiative, col(Initiative.id) == col(Milestone.initiative_id))
+        .where(is_open)
+        .order_by(col(DecisionPoll.deadline))
+        .limit(limit)
+    ).all()
+    poll_ids = [p.id for p, _, _ in rows]
+    voted = set(
+        session.exec(
+            select(Vote.poll_id).where(Vote.voter_id == voter_id, col(Vote.poll_id).in_(poll_ids))
+        ).all()
+        if poll_ids
+        else []
+    )
+    total = session.exec(select(func.count()).select_from(DecisionPoll).where(is_open)).one()
+    return Page(
+        rows=[PollRow(poll=p, milestone=m, initiative=i, voted=p.id in voted) for p, m, i in rows],
+        total=total,
+    )
+
+
+def recent_decisions(*, session: Session, limit: int) -> Page[DecisionRow]:
+    """The decision log, newest first."""
+    rows = session.exec(
+        select(Decision, Milestone, Initiative)
+        .join(Milestone, col(Milestone.id) == col(Decision.milestone_id))
+        .join(Initiative, col(Initiative.id) == col(Milestone.initiative_id))
+        .order_by(col(Decision.decided_at).desc(), col(Decision.id).desc())
+        .limit(limit)
+    ).all()
+    total = session.exec(select(func.count()).select_from(Decision)).one()
+    return Page(
+        rows=[DecisionRow(decision=d, milestone=m, initiative=i) for d, m, i in rows],
+        total=total,
+    )
