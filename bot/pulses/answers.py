@@ -1,0 +1,357 @@
+"""Recording an owner's answer to a pulse: who may answer, until when, and what it changes in the plan."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session
+
+from bot import audit
+from bot.errors import NotAllowed, NotFound, UserError
+from bot.pulses.messages import prompt_message
+from bot.services import Services
+from bot.slack.errors import SlackError
+from storage import pulse_answers as queries
+from storage.db import session_scope
+from storage.models import (
+    Initiative,
+    KpiReading,
+    Milestone,
+    MilestoneStatus,
+    Person,
+    PulseAnswer,
+    PulseRequest,
+    PulseState,
+    PulseStatus,
+)
+
+log = logging.getLogger(__name__)
+
+DONE: Literal["done"] = "done"
+MilestoneUpdate = date | Literal["done"]
+CONFIDENCE_RANGE = range(1, 6)
+BLOCKERS_MAX = 3000
+PENDING_LIMIT = 20  # two blocks each keeps the /pulse list under a message's 50 blocks
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """What `record_answer` did; `created` is False when it repeated the current answer exactly."""
+
+    pulse_id: int
+    answer_id: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class PendingPulse:
+    """A prompt the owner can still answer."""
+
+    pulse_id: int
+    initiative_key: str
+    initiative_title: str
+    asked_at: datetime | None
+    closes_at: datetime | None
+
+
+def local_today(session: Session, person: Person, now: datetime) -> date:
+    """The owner's calendar day at `now`: their Slack timezone, else the plan's, else UTC."""
+    for name in (person.tz, queries.plan_timezone(session=session)):
+        if not name:
+            continue
+        try:
+            return now.astimezone(ZoneInfo(name)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("Unknown timezone %r for person %s; trying the next one", name, person.id)
+    return now.date()
+
+
+def check_can_answer(
+    session: Session, *, pulse_id: int, person: str, now: datetime, lock: bool = False
+) -> tuple[PulseRequest, Initiative, Person]:
+    """The pulse, its initiative and the answering owner; raises a UserError for anyone else or too late."""
+    pulse = (
+        queries.pulse_for_update(session=session, pulse_id=pulse_id)
+        if lock
+        else session.get(PulseRequest, pulse_id)
+    )
+    if pulse is None:
+        raise NotFound("That pulse check no longer exists.")
+    initiative = session.get(Initiative, pulse.initiative_id)
+    owner = session.get(Person, initiative.owner_id) if initiative is not None else None
+    if initiative is None or owner is None or owner.slack_id != person:
+        title = initiative.title if initiative is not None else "this initiative"
+        raise NotAllowed(f"Only the owner of {title} can answer its pulse check.")
+    if pulse.next_due_at is not None and now >= pulse.next_due_at:
+        raise UserError(
+            f"The pulse check for {initiative.title} closed when its period ended; "
+            "answer the current one instead."
+        )
+    return pulse, initiative, owner
+
+
+def record_answer(
+    session: Session,
+    *,
+    pulse_id: int,
+    person: str,
+    status: str,
+    confidence: int | None = None,
+    kpi_values: Mapping[int, float] | None = None,
+    milestone_updates: Mapping[int, MilestoneUpdate] | None = None,
+    blockers: str | None = None,
+    dependency_late: bool = False,
+    now: datetime,
+) -> RecordedAnswer:
+    """Record `person`'s (a Slack user ID) answer; the newest answer is current, older ones stay.
+
+    Repeating the current answer exactly (a double click, a retried request) writes nothing, so
+    it cannot change the outcome. KPI values are keyed by KPI id, milestone updates by milestone id.
+    """
+    kpi_values = dict(kpi_values or {})
+    milestone_updates = dict(milestone_updates or {})
+    pulse, initiative, owner = check_can_answer(
+        session, pulse_id=pulse_id, person=person, now=now, lock=True
+    )
+    _check_fields(status, confidence, blockers)
+    blockers = blockers.strip() or None if blockers is not None else None
+    today = local_today(session, owner, now)
+    actor = f"slack:{person}"
+    assert pulse.id is not None and initiative.id is not None and owner.id is not None
+
+    readings = _new_readings(session, initiative, owner, kpi_values, today, now)
+    milestone_changes = _milestone_changes(session, initiative, milestone_updates, today)
+
+    previous = queries.latest_answer(session=session, pulse_id=pulse.id)
+    answer_fields: dict[str, Any] = {
+        "status": status,
+        "confidence": confidence,
+        "blockers": blockers,
+        "dependency_late": dependency_late,
+    }
+    unchanged = (
+        previous is not None
+        and previous.answered_by_id == owner.id
+        and _answer_fields(previous) == answer_fields
+    )
+    if unchanged and not readings and not milestone_changes:
+        assert previous is not None and previous.id is not None
+        return RecordedAnswer(pulse_id=pulse.id, answer_id=previous.id, created=False)
+
+    answer = PulseAnswer(
+        pulse_request_id=pulse.id,
+        answered_by_id=owner.id,
+        answered_at=now,
+        status=status,
+        confidence=confidence,
+        blockers=blockers,
+        dependency_late=dependency_late,
+    )
+    queries.add_row(session=session, row=answer)
+    pulse.state = PulseState.ANSWERED
+    pulse.answered_at = now
+    initiative.dark_since = None
+    session.add_all([pulse, initiative])
+
+    for reading, kpi_key in readings:
+        queries.add_row(session=session, row=reading)
+        audit.record(
+            session,
+            actor=actor,
+            action="reading",
+            entity="kpi",
+            entity_key=kpi_key,
+            before=None,
+            after={"value": reading.value, "as_of": reading.as_of.isoformat(), "source": "pulse"},
+            now=now,
+        )
+    for milestone, update in milestone_changes:
+        before = _milestone_state(milestone)
+        if isinstance(update, date):
+            milestone.expected_due = update
+        else:
+            milestone.status = MilestoneStatus.DONE
+            milestone.completed_at = now
+        session.add(milestone)
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            entity="milestone",
+            entity_key=milestone.key,
+            before=before,
+            after=_milestone_state(milestone),
+            now=now,
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="answer",
+        entity="pulse",
+        entity_key=f"{initiative.key}@{pulse.period}",
+        before=_answer_fields(previous) if previous is not None else None,
+        after={
+            **answer_fields,
+            "kpi_values": {key: reading.value for reading, key in readings},
+            "milestones": {
+                milestone.key: update.isoformat() if isinstance(update, date) else DONE
+                for milestone, update in milestone_changes
+            },
+        },
+        now=now,
+    )
+    session.flush()
+    assert answer.id is not None
+    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer.id, created=True)
+
+
+def _check_fields(status: str, confidence: int | None, blockers: str | None) -> None:
+    if status not in set(PulseStatus):
+        raise UserError("Choose on track, at risk or off track.")
+    if confidence is not None and confidence not in CONFIDENCE_RANGE:
+        raise UserError("Confidence goes from 1 (low) to 5 (high).")
+    if blockers is not None and len(blockers) > BLOCKERS_MAX:
+        raise UserError(f"Keep the blockers under {BLOCKERS_MAX} characters.")
+
+
+def _answer_fields(answer: PulseAnswer) -> dict[str, Any]:
+    return {
+        "status": answer.status,
+        "confidence": answer.confidence,
+        "blockers": answer.blockers,
+        "dependency_late": answer.dependency_late,
+    }
+
+
+def _new_readings(
+    session: Session,
+    initiative: Initiative,
+    owner: Person,
+    kpi_values: Mapping[int, float],
+    today: date,
+    now: datetime,
+) -> list[tuple[KpiReading, str]]:
+    """Readings to append: a value equal to today's pulse reading is a repeat, not a new fact."""
+    if not kpi_values:
+        return []
+    assert initiative.id is not None
+    linked = {
+        kpi.id: kpi for kpi in queries.linked_kpis(session=session, initiative_id=initiative.id)
+    }
+    latest = queries.latest_readings(session=session, kpi_ids=kpi_values)
+    readings = []
+    for kpi_id, value in kpi_values.items():
+        kpi = linked.get(kpi_id)
+        if kpi is None:
+            raise UserError(f"That KPI is not linked to {initiative.title}.")
+        if not math.isfinite(value):
+            raise UserError(f"The value for {kpi.name} must be a finite number.")
+        last = latest.get(kpi_id)
+        if (
+            last is not None
+            and last.source == "pulse"
+            and last.as_of == today
+            and last.value == value
+        ):
+            continue
+        reading = KpiReading(
+            kpi_id=kpi_id,
+            value=value,
+            as_of=today,
+            source="pulse",
+            recorded_by_id=owner.id,
+            recorded_at=now,
+        )
+        readings.append((reading, kpi.key))
+    return readings
+
+
+def _milestone_changes(
+    session: Session,
+    initiative: Initiative,
+    updates: Mapping[int, MilestoneUpdate],
+    today: date,
+) -> list[tuple[Milestone, MilestoneUpdate]]:
+    """Updates that change something; marking a done milestone done again is a repeat."""
+    if not updates:
+        return []
+    assert initiative.id is not None
+    milestones = {
+        m.id: m for m in queries.initiative_milestones(session=session, initiative_id=initiative.id)
+    }
+    changes: list[tuple[Milestone, MilestoneUpdate]] = []
+    for milestone_id, update in updates.items():
+        milestone = milestones.get(milestone_id)
+        if milestone is None:
+            raise UserError(f"That milestone is not part of {initiative.title}.")
+        if not isinstance(update, date):
+            if milestone.status != MilestoneStatus.DONE:
+                changes.append((milestone, DONE))
+            continue
+        if milestone.status != MilestoneStatus.OPEN:
+            raise UserError(f"{milestone.title} is already {milestone.status}.")
+        if update < today:
+            raise UserError(f"The expected date for {milestone.title} is in the past.")
+        if milestone.expected_due != update:
+            changes.append((milestone, update))
+    return changes
+
+
+def _milestone_state(milestone: Milestone) -> dict[str, Any]:
+    return {
+        "status": milestone.status,
+        "expected_due": milestone.expected_due.isoformat() if milestone.expected_due else None,
+        "completed_at": milestone.completed_at.isoformat() if milestone.completed_at else None,
+    }
+
+
+def pending_for(
+    session: Session, *, person: str, now: datetime, limit: int = PENDING_LIMIT
+) -> tuple[list[PendingPulse], int]:
+    """`person`'s prompts that were sent, are unanswered and still open; and how many there are."""
+    row = queries.person_by_slack_id(session=session, slack_id=person)
+    if row is None or row.id is None:
+        return [], 0
+    rows = queries.pending_pulses(session=session, person_id=row.id, now=now, limit=limit)
+    pending = [
+        PendingPulse(
+            pulse_id=pulse.id,
+            initiative_key=initiative.key,
+            initiative_title=initiative.title,
+            asked_at=pulse.sent_at or pulse.due_at,
+            closes_at=pulse.next_due_at,
+        )
+        for pulse, initiative in rows
+        if pulse.id is not None
+    ]
+    total = len(pending)
+    if total == limit:
+        total = queries.count_pending_pulses(session=session, person_id=row.id, now=now)
+    return pending, total
+
+
+def refresh_prompt(services: Services, *, pulse_id: int, now: datetime) -> bool:
+    """Re-render the prompt DM holding this pulse, so it shows the answer and no stale buttons.
+
+    The answer is already committed: if Slack refuses the update, the DM is stale but nothing is
+    lost (it is logged, and the next answer or `/pulse` shows the truth).
+    """
+    with session_scope(services.engine) as session:
+        pulse = session.get(PulseRequest, pulse_id)
+        if pulse is None or not pulse.channel_id or not pulse.message_ts:
+            return False
+        channel, ts = pulse.channel_id, pulse.message_ts
+        pulses = queries.pulses_in_message(session=session, channel_id=channel, message_ts=ts)
+        text, blocks = prompt_message(session, pulses, now)
+    try:
+        services.slack.update_message(channel=channel, ts=ts, text=text, blocks=blocks)
+    except SlackError as exc:
+        log.warning("Could not update the prompt of pulse %s: %s", pulse_id, exc.code)
+        return False
+    return True

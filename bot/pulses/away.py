@@ -1,0 +1,91 @@
+"""Out-of-office dates set with `/pulse away` and cleared with `/pulse back`: no pulses meanwhile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session
+
+from bot import audit
+from bot.errors import NotFound, UserError
+from bot.pulses.answers import local_today
+from storage import pulse_answers as queries
+from storage.models import Person
+
+
+@dataclass(frozen=True)
+class AwayDates:
+    start: date | None
+    end: date | None
+
+
+def parse_day(text: str) -> date:
+    """An ISO date (YYYY-MM-DD) that exists on the calendar."""
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{text} is not a date; write it as YYYY-MM-DD, for example 2027-01-04."
+        ) from None
+
+
+def set_away(
+    session: Session, *, person: str, start_text: str, end_text: str, now: datetime
+) -> AwayDates:
+    """Mark `person` (a Slack user ID) away from one day to another, both included."""
+    row = _person(session, person)
+    start, end = parse_day(start_text), parse_day(end_text)
+    if start > end:
+        raise UserError(f"The first day ({start}) comes after the last day ({end}).")
+    today = local_today(session, row, now)
+    if end < today:
+        raise UserError(f"{end} is already in the past; the last day must be today or later.")
+    return _change(session, row, AwayDates(start, end), actor=person, now=now)
+
+
+def clear_away(session: Session, *, person: str, now: datetime) -> AwayDates:
+    """End `person`'s time away; returns the dates that were set (both None if there were none)."""
+    row = _person(session, person)
+    previous = AwayDates(row.away_from, row.away_until)
+    _change(session, row, AwayDates(None, None), actor=person, now=now)
+    return previous
+
+
+def _person(session: Session, slack_id: str) -> Person:
+    row = queries.person_by_slack_id(session=session, slack_id=slack_id)
+    if row is None:
+        raise NotFound("You are not in the plan, so there are no pulse checks to pause.")
+    return row
+
+
+def _change(
+    session: Session, row: Person, dates: AwayDates, *, actor: str, now: datetime
+) -> AwayDates:
+    before = _as_dict(AwayDates(row.away_from, row.away_until))
+    after = _as_dict(dates)
+    if before == after:
+        return dates
+    row.away_from, row.away_until = dates.start, dates.end
+    session.add(row)
+    audit.record(
+        session,
+        actor=f"slack:{actor}",
+        action="update",
+        entity="person",
+        entity_key=actor,
+        before=before,
+        after=after,
+        now=now,
+    )
+    session.flush()
+    return dates
+
+
+def _as_dict(dates: AwayDates) -> dict[str, str | None]:
+    return {
+        "away_from": dates.start.isoformat() if dates.start else None,
+        "away_until": dates.end.isoformat() if dates.end else None,
+    }
