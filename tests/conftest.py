@@ -16,6 +16,8 @@ from storage.db import alembic_config, make_engine
 
 PG_ENV = "PLANPULSE_TEST_DATABASE_URL"
 
+pytest_plugins = ["tests.slack_harness"]
+
 
 def _postgres_base_url() -> str | None:
     return os.environ.get(PG_ENV) or None

@@ -1,0 +1,41 @@
+"""Builds the Bolt app: the gateway's WebClient, signature checks on, every area's listeners registered."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.services import Services
+from handlers import register_all
+
+LISTENER_THREADS = 16
+
+
+def create_app(services: Services, *, listener_executor: Executor | None = None) -> App:
+    """The Bolt app for both HTTP and Socket Mode; building it makes no network call.
+
+    `process_before_response=False`: the HTTP answer (the ack) goes back to Slack as soon as the
+    listener calls `ack()`, and the slow rest of the listener runs on `listener_executor`; this is
+    right for a long-running server, unlike FaaS where the process may freeze after the response.
+    """
+    settings = services.settings
+    secret = settings.slack_signing_secret
+    app = App(
+        client=services.slack.client,
+        # Socket Mode needs no signing secret: its requests arrive over an authenticated socket.
+        signing_secret=secret.get_secret_value() if secret is not None else "",
+        request_verification_enabled=True,
+        # Bolt would call auth.test here; it calls it lazily on the first request instead,
+        # and `serve` checks the token itself with a clear message.
+        token_verification_enabled=False,
+        process_before_response=False,
+        listener_executor=listener_executor
+        or ThreadPoolExecutor(
+            max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
+        ),
+        logger=logging.getLogger("planpulse.bolt"),
+    )
+    register_all(app, services)
+    return app

@@ -1,0 +1,1 @@
+"""The Slack side of the core: the Web API gateway and its typed errors."""

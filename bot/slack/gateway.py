@@ -1,0 +1,432 @@
+"""The only module that calls the Slack Web API: retries, error classification and small typed results.
+
+Everything above this module sees dataclasses and `bot.slack.errors` exceptions, never a
+`SlackResponse`. The bot's own posts can carry a `MessageTag` (Slack message `metadata`), so a
+post can be found again with `find_tagged_messages` after a crash or a lost database write.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.client import RemoteDisconnected
+from typing import Any
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
+
+from bot.slack.errors import SlackError, SlackUnavailable, classify
+
+log = logging.getLogger(__name__)
+
+# Every Web API method this module calls, with the bot scopes it needs. The manifest's scopes are
+# derived from this table and a test greps this file for `client.<method>(` so it cannot drift.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "views.open": (),
+    "views.update": (),
+    "views.push": (),
+    "views.publish": (),
+    "users.list": ("users:read", "users:read.email"),
+    "users.lookupByEmail": ("users:read.email",),
+    "conversations.list": ("channels:read", "groups:read"),
+    # The bot re-reads its own tagged posts in channels, private channels and DMs.
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
+
+HISTORY_PAGE = 200
+DIRECTORY_PAGE = 200
+
+
+@dataclass(frozen=True)
+class MessageTag:
+    """What a bot post is about (Slack message `metadata`): e.g. `planpulse_alert`, {"alert_id": 7}."""
+
+    event_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"event_type": self.event_type, "event_payload": self.payload}
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str  # the real conversation ID (a `D…` for a DM posted by user ID)
+    ts: str
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    id: str
+    name: str
+    real_name: str
+    email: str | None
+    tz: str | None
+    deleted: bool
+    is_bot: bool
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    id: str
+    name: str
+    is_member: bool
+    is_private: bool = False
+    is_archived: bool = False
+
+
+@dataclass(frozen=True)
+class TaggedMessage:
+    ts: str
+    payload: dict[str, Any]
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    user_id: str
+    bot_id: str | None
+    team_id: str | None
+    team: str | None
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """429s honour Retry-After; dropped connections and 500/503 are retried a bounded number of times."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ConnectionErrorRetryHandler(
+            max_retry_count=2,
+            error_types=[URLError, ConnectionResetError, RemoteDisconnected, socket.timeout],
+        ),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def make_web_client(*, token: str | None, base_url: str, timeout: int = 10) -> WebClient:
+    """The WebClient shared by the gateway and Bolt (Bolt's own `say`/`respond` go through it too)."""
+    return WebClient(
+        token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers()
+    )
+
+
+class SlackGateway:
+    """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SlackGateway:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        return cls(make_web_client(token=token, base_url=settings.slack_api_url))
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        try:
+            response = call()
+        except SlackApiError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            data = exc.response.data if exc.response is not None else None
+            code = str(data.get("error", "unknown_error")) if isinstance(data, dict) else "bad_body"
+            raise classify(code, method=method, status=status) from None
+        except (URLError, OSError, SlackRequestError) as exc:
+            # Connection refused, timeouts, resets that outlasted the retries.
+            raise SlackUnavailable(type(exc).__name__, method=method) from None
+        data = response.data
+        if not isinstance(data, dict):
+            raise SlackError("bad_body", method=method, status=response.status_code)
+        return data
+
+    def _pages(
+        self, method: str, call: Callable[[str | None], SlackResponse]
+    ) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            data = self._call(method, lambda c=cursor: call(c))  # type: ignore[misc]
+            yield data
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return
+
+    # --- identity -----------------------------------------------------------------------------
+
+    def auth_test(self) -> BotIdentity:
+        data = self._call("auth.test", lambda: self.client.auth_test())
+        return BotIdentity(
+            user_id=str(data.get("user_id", "")),
+            bot_id=data.get("bot_id"),
+            team_id=data.get("team_id"),
+            team=data.get("team"),
+        )
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def post_message(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: Sequence[Mapping[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        tag: MessageTag | None = None,
+    ) -> PostedMessage:
+        """Post to a channel ID, or to a user ID (Slack delivers it to the app's DM with them)."""
+        kwargs: dict[str, Any] = {"channel": channel, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = list(blocks)
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        if tag is not None:
+            kwargs["metadata"] = tag.as_metadata()
+        data = self._call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
+        return PostedMessage(channel=str(data["channel"]), ts=str(data["ts"]))
+
+    def update_message(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: Sequence[Mapping[str, Any]] | None = None,
+        tag: MessageTag | None = None,
+    ) -> PostedMessage:
+        kwargs: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        kwargs["blocks"] = list(blocks) if blocks is not None else []
+        if tag is not None:
+            kwargs["metadata"] = tag.as_metadata()
+        data = self._call("chat.update", lambda: self.client.chat_update(**kwargs))
+        return PostedMessage(channel=str(data.get("channel", channel)), ts=str(data.get("ts", ts)))
+
+    def post_ephemeral(
+        self,
+        *,
+        channel: str,
+        user: str,
+        text: str,
+        blocks: Sequence[Mapping[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = list(blocks)
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        self._call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(**kwargs))
+
+    def respond(
+        self,
+        response_url: str,
+        *,
+        text: str,
+        blocks: Sequence[Mapping[str, Any]] | None = None,
+        response_type: str = "ephemeral",
+        replace_original: bool = False,
+        delete_original: bool = False,
+    ) -> None:
+        """Answer through an interaction's `response_url` (5 uses in 30 minutes; needs no scope)."""
+        webhook = WebhookClient(
+            response_url, timeout=self.client.timeout, retry_handlers=retry_handlers()
+        )
+        try:
+            response = webhook.send(
+                text=text,
+                blocks=[dict(b) for b in blocks] if blocks is not None else None,
+                response_type=response_type,
+                replace_original=replace_original,
+                delete_original=delete_original,
+            )
+        except (URLError, OSError) as exc:
+            raise SlackUnavailable(type(exc).__name__, method="response_url") from None
+        if response.status_code >= 500:
+            raise SlackUnavailable(response.body or "server_error", method="response_url")
+        if response.status_code != 200:
+            raise SlackError(
+                response.body or "expired_url", method="response_url", status=response.status_code
+            )
+
+    def find_tagged_messages(
+        self, *, channel: str, event_type: str, oldest: datetime | None = None
+    ) -> list[TaggedMessage]:
+        """The bot's posts in `channel` tagged with `event_type`, newest first."""
+        oldest_ts = f"{oldest.timestamp():.6f}" if oldest is not None else None
+
+        def page(cursor: str | None) -> SlackResponse:
+            kwargs: dict[str, Any] = {
+                "channel": channel,
+                "include_all_metadata": True,
+                "limit": HISTORY_PAGE,
+            }
+            if oldest_ts is not None:
+                kwargs["oldest"] = oldest_ts
+            if cursor:
+                kwargs["cursor"] = cursor
+            return self.client.conversations_history(**kwargs)
+
+        found = []
+        for data in self._pages("conversations.history", page):
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == event_type:
+                    found.append(
+                        TaggedMessage(
+                            ts=str(message["ts"]),
+                            payload=dict(metadata.get("event_payload") or {}),
+                            text=str(message.get("text", "")),
+                        )
+                    )
+        return found
+
+    # --- views --------------------------------------------------------------------------------
+
+    def open_view(self, *, trigger_id: str, view: Mapping[str, Any]) -> str:
+        """Open a modal (the trigger_id lives 3 s: call this right after ack) and return its view ID."""
+        data = self._call(
+            "views.open", lambda: self.client.views_open(trigger_id=trigger_id, view=dict(view))
+        )
+        return str(data["view"]["id"])
+
+    def push_view(self, *, trigger_id: str, view: Mapping[str, Any]) -> str:
+        data = self._call(
+            "views.push", lambda: self.client.views_push(trigger_id=trigger_id, view=dict(view))
+        )
+        return str(data["view"]["id"])
+
+    def update_view(self, *, view_id: str, view: Mapping[str, Any], hash: str | None = None) -> str:
+        """Replace an open modal; with `hash`, Slack refuses (`hash_conflict`) if it changed meanwhile."""
+        kwargs: dict[str, Any] = {"view_id": view_id, "view": dict(view)}
+        if hash is not None:
+            kwargs["hash"] = hash
+        data = self._call("views.update", lambda: self.client.views_update(**kwargs))
+        return str(data["view"]["id"])
+
+    def publish_home(self, *, user_id: str, view: Mapping[str, Any]) -> None:
+        self._call(
+            "views.publish", lambda: self.client.views_publish(user_id=user_id, view=dict(view))
+        )
+
+    # --- directory ----------------------------------------------------------------------------
+
+    def list_users(self) -> list[SlackUser]:
+        """Every member of the workspace from one paginated users.list (Tier 2: call it rarely)."""
+        users: list[SlackUser] = []
+        for data in self._pages(
+            "users.list",
+            lambda cursor: self.client.users_list(limit=DIRECTORY_PAGE, cursor=cursor),
+        ):
+            users.extend(_user(member) for member in data.get("members") or [])
+        return users
+
+    def lookup_user_by_email(self, email: str) -> SlackUser:
+        data = self._call(
+            "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
+        )
+        return _user(data["user"])
+
+    def list_channels(self) -> list[SlackChannel]:
+        """Public and private channels the bot can see, archived ones left out."""
+        channels = []
+        for data in self._pages(
+            "conversations.list",
+            lambda cursor: self.client.conversations_list(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=DIRECTORY_PAGE,
+                cursor=cursor,
+            ),
+        ):
+            for channel in data.get("channels") or []:
+                channels.append(
+                    SlackChannel(
+                        id=str(channel["id"]),
+                        name=str(channel.get("name", "")),
+                        is_member=bool(channel.get("is_member", False)),
+                        is_private=bool(channel.get("is_private", False)),
+                        is_archived=bool(channel.get("is_archived", False)),
+                    )
+                )
+        return channels
+
+    # --- files --------------------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        *,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str | None = None,
+        initial_comment: str | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """Share a file (a KPI chart) in a channel with Slack's two-step external upload; returns its ID."""
+        step = self._call(
+            "files.getUploadURLExternal",
+            lambda: self.client.files_getUploadURLExternal(filename=filename, length=len(content)),
+        )
+        file_id = str(step["file_id"])
+        _put_bytes(str(step["upload_url"]), content, filename=filename)
+        kwargs: dict[str, Any] = {
+            "files": [{"id": file_id, "title": title or filename}],
+            "channel_id": channel,
+        }
+        if initial_comment is not None:
+            kwargs["initial_comment"] = initial_comment
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        self._call(
+            "files.completeUploadExternal",
+            lambda: self.client.files_completeUploadExternal(**kwargs),
+        )
+        return file_id
+
+
+def _put_bytes(url: str, content: bytes, *, filename: str) -> None:
+    """Send the file body to the upload URL Slack handed out (no token: the URL is the credential)."""
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the URL comes from Slack's own answer
+        url,
+        data=content,
+        method="POST",
+        headers={"Content-Type": "application/octet-stream", "X-Filename": filename},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            status = response.status
+    except (URLError, OSError) as exc:
+        raise SlackUnavailable(type(exc).__name__, method="files.upload") from None
+    if status != 200:
+        raise SlackError("upload_failed", method="files.upload", status=status)
+
+
+def _user(member: Mapping[str, Any]) -> SlackUser:
+    profile = member.get("profile") or {}
+    return SlackUser(
+        id=str(member["id"]),
+        name=str(member.get("name", "")),
+        real_name=str(
+            member.get("real_name") or profile.get("real_name") or member.get("name", "")
+        ),
+        email=profile.get("email") or None,
+        tz=member.get("tz") or None,
+        deleted=bool(member.get("deleted", False)),
+        is_bot=bool(member.get("is_bot", False)) or member.get("id") == "USLACKBOT",
+    )

@@ -1,0 +1,25 @@
+"""Bolt listeners, one module per Slack surface; `register_all` wires every area into the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.services import Services
+
+
+def register_all(app: App, services: Services) -> None:
+    """Register middleware, the error handler, then each area's listeners (one line per area)."""
+    from handlers import errors, middleware
+
+    middleware.register(app, services)
+    errors.register(app, services)
+    from handlers.actions import pulse as pulse_actions
+    from handlers.commands import pulse as pulse_command
+    from handlers.views import pulse as pulse_views
+
+    pulse_actions.register(app, services)
+    pulse_command.register(app, services)
+    pulse_views.register(app, services)

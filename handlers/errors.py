@@ -1,0 +1,100 @@
+"""The one error handler: a UserError becomes a polite reply, anything else is logged and apologised for.
+
+Before the ack, the reply rides on the HTTP response (a command's ephemeral text, a modal's field
+errors); after it, it goes through the response_url, an ephemeral message, or a DM. The person
+never sees a traceback and Slack never sees a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.errors import UserError
+from bot.services import Services
+from bot.slack.errors import SlackError
+from handlers.payload import BadPayload, optional_str
+from templates import render_json, render_mrkdwn
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    @app.error
+    def handle_error(
+        error: Exception, body: Any, response: BoltResponse | None
+    ) -> BoltResponse | None:
+        body = body if isinstance(body, dict) else {}
+        kind = str(body.get("type") or ("slash_command" if "command" in body else "unknown"))
+        if isinstance(error, UserError):
+            message = render_mrkdwn("blocks/errors/user_error.txt.j2", message=error.message)
+            log.info("user error on %s: %s", kind, error.message)
+        elif isinstance(error, BadPayload):
+            message = render_mrkdwn("blocks/errors/bad_payload.txt.j2")
+            log.warning("malformed %s payload: %s", kind, error)
+        else:
+            message = render_mrkdwn("blocks/errors/unexpected.txt.j2")
+            log.error("unhandled error on %s", kind, exc_info=error)
+        if kind == "event_callback":
+            return _plain_ack(response)  # nobody is waiting for an answer to an event
+        if response is not None:  # not acknowledged yet: the answer can ride on the ack
+            immediate = _answer_in_ack(kind, body, error, message)
+            if immediate is not None:
+                return immediate
+        _answer_later(services, body, message)
+        return _plain_ack(response)
+
+
+def _plain_ack(response: BoltResponse | None) -> BoltResponse | None:
+    return BoltResponse(status=200, body="") if response is not None else None
+
+
+def _answer_in_ack(
+    kind: str, body: dict[str, Any], error: Exception, message: str
+) -> BoltResponse | None:
+    if kind == "slash_command":
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": message})
+    if kind == "view_submission":
+        block_id = getattr(error, "field", None) or _first_input_block(body)
+        if block_id is not None:
+            return BoltResponse(
+                status=200,
+                body={"response_action": "errors", "errors": {block_id: message[:2000]}},
+            )
+        view = render_json("blocks/errors/modal_error.json.j2", message=message)
+        return BoltResponse(status=200, body={"response_action": "update", "view": view})
+    return None
+
+
+def _first_input_block(body: dict[str, Any]) -> str | None:
+    view = body.get("view")
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return None
+
+
+def _answer_later(services: Services, body: dict[str, Any], message: str) -> None:
+    """After the ack: response_url first (works even where the bot is not a member), then a DM."""
+    user = optional_str(body, "user", "id") or optional_str(body, "user_id")
+    response_url = optional_str(body, "response_url") or _first_response_url(body)
+    try:
+        if response_url:
+            services.slack.respond(response_url, text=message)
+        elif user:
+            services.slack.post_message(channel=user, text=message)
+        else:
+            log.warning("no way to tell anyone about the error: no response_url, no user")
+    except SlackError as exc:
+        log.warning("could not tell the person about the error: %s", exc.code)
+
+
+def _first_response_url(body: dict[str, Any]) -> str | None:
+    urls = body.get("response_urls")
+    if isinstance(urls, list) and urls and isinstance(urls[0], dict):
+        value = urls[0].get("response_url")
+        return value if isinstance(value, str) else None
+    return None

@@ -1,0 +1,45 @@
+"""Typed reads from Slack payloads: a missing or wrong-typed field raises `BadPayload`, not KeyError.
+
+user_id = payload_str(body, "user", "id")
+value = payload_str(body, "actions", 0, "value")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BadPayload(Exception):
+    """Slack sent something this listener cannot read; logged as a warning, answered politely."""
+
+
+def payload_value(body: Any, *path: str | int) -> Any:
+    node = body
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            raise BadPayload(f"payload has no {'.'.join(map(str, path))}") from None
+    return node
+
+
+def payload_str(body: Any, *path: str | int) -> str:
+    value = payload_value(body, *path)
+    if not isinstance(value, str) or not value:
+        raise BadPayload(f"payload field {'.'.join(map(str, path))} is not a non-empty string")
+    return value
+
+
+def payload_dict(body: Any, *path: str | int) -> dict[str, Any]:
+    value = payload_value(body, *path)
+    if not isinstance(value, dict):
+        raise BadPayload(f"payload field {'.'.join(map(str, path))} is not an object")
+    return value
+
+
+def optional_str(body: Any, *path: str | int) -> str | None:
+    try:
+        value = payload_value(body, *path)
+    except BadPayload:
+        return None
+    return value if isinstance(value, str) and value else None

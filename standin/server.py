@@ -1,0 +1,396 @@
+"""The stand-in's HTTP server: `/api/<method>` like slack.com, `response_url` endpoints, call records.
+
+standin = StandIn(Workspace.default()).start()
+client = WebClient(token="xoxb-test", base_url=standin.api_url)
+...
+standin.wait_for("chat.postMessage", count=1)      # the Call records, once there are enough
+standin.fail_next("users.list", status=429, retry_after=1)
+standin.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from standin.api import METHODS, ApiError, Ephemeral, Message, SlackState
+from standin.validation import Invalid, check_blocks
+from standin.workspace import Workspace
+
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the stand-in answered: `method` is a Web API name or `response_url`."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    ok: bool
+    error: str | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Failure:
+    error: str
+    status: int
+    retry_after: int | None
+    times: int
+    delay: float
+
+
+@dataclass
+class _ResponseUrl:
+    id: str
+    user: str
+    channel: str
+    created: float
+    uses: int = 0
+
+
+class StandIn:
+    """A running fake Slack: thread-safe, records every call, can be told to fail."""
+
+    def __init__(
+        self, workspace: Workspace | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.workspace = workspace or Workspace.default()
+        self.state = SlackState(self.workspace, base_url=lambda: self.url)
+        self._host = host
+        self._port = port
+        self._calls: list[Call] = []
+        self._changed = threading.Condition(self.state.lock)
+        self._failures: dict[str, list[_Failure]] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> StandIn:
+        handler = type("_BoundHandler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer((self._host, self._port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the stand-in first"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        """What SLACK_API_URL must be set to."""
+        return f"{self.url}api/"
+
+    # --- what tests and the harness use -------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._changed:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def reset_calls(self) -> None:
+        with self._changed:
+            self._calls.clear()
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        *,
+        timeout: float = 5.0,
+        where: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
+        """Block until at least `count` calls of `method` (matching `where`) were answered."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [
+                    c for c in self._calls if c.method == method and (where is None or where(c))
+                ]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = ", ".join(
+                        f"{c.method}{'' if c.ok else '!' + str(c.error)}" for c in self._calls
+                    )
+                    raise AssertionError(
+                        f"waited {timeout}s for {count} {method} call(s), got {len(found)}; "
+                        f"calls so far: [{seen}]"
+                    )
+                self._changed.wait(remaining)
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        error: str | None = None,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Make the next `times` calls of `method` fail: 429 with Retry-After, a 5xx, or (status=200)
+        a Slack error such as `channel_not_found`; `delay` seconds first, to provoke client timeouts."""
+        if error is None:
+            error = (
+                "ratelimited"
+                if status == 429
+                else "internal_error"
+                if status >= 500
+                else "fatal_error"
+            )
+        with self._changed:
+            self._failures.setdefault(method, []).append(
+                _Failure(error, status, retry_after if status == 429 else None, times, delay)
+            )
+
+    def issue_trigger(self, user_id: str | None = None) -> str:
+        """A trigger_id as Slack puts in an interaction payload (usable once, for 3 seconds)."""
+        with self._changed:
+            return self.state.issue_trigger(user_id)
+
+    def new_response_url(self, *, user_id: str, channel_id: str) -> str:
+        with self._changed:
+            key = self.state.next_id("R")
+            self._response_urls[key] = _ResponseUrl(key, user_id, channel_id, time.time())
+        return f"{self.url}response/{key}"
+
+    def dm_channel(self, user_id: str) -> str:
+        """The bot's DM channel with a user (created on first use, as conversations.open does)."""
+        with self._changed:
+            return self.state.dm_channel(user_id)
+
+    def messages(self, channel: str) -> list[Message]:
+        """Messages in a channel, oldest first; a user ID means the bot's DM with that user."""
+        with self._changed:
+            if channel[:1] in "UW":
+                channel = self.state.dms.get(channel, "")
+            return list(self.state.messages.get(channel, []))
+
+    def ephemerals(self, user: str | None = None) -> list[Ephemeral]:
+        with self._changed:
+            return [e for e in self.state.ephemerals if user is None or e.user == user]
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        with self._changed:
+            stored = self.state.homes.get(user_id)
+            return dict(stored.view) if stored else None
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        with self._changed:
+            stored = self.state.views.get(view_id)
+            return dict(stored.view) if stored else None
+
+    # --- request handling (called by _Handler threads) ----------------------------------------
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self._calls.append(call)
+            self._changed.notify_all()
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        with self._changed:
+            queue = self._failures.get(method) or []
+            if not queue:
+                return None
+            failure = queue[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                queue.pop(0)
+            return failure
+
+    def handle_api(
+        self, method: str, params: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """Answer one Web API call: (HTTP status, extra headers, JSON body)."""
+        now = time.time()
+        entry = METHODS.get(method)
+        failure = self._take_failure(method)
+        if failure is not None:
+            if failure.delay:
+                time.sleep(failure.delay)
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            failed = {"ok": False, "error": failure.error}
+            self._record(Call(method, params, now, False, failure.error, failed))
+            return failure.status, headers, failed
+        body: dict[str, Any]
+        expected = None
+        if entry is not None:
+            ws = self.workspace
+            expected = ws.app_token if entry[1] == "app" else ws.bot_token
+        if entry is None:
+            body = {"ok": False, "error": "unknown_method"}
+        elif not token:
+            body = {"ok": False, "error": "not_authed"}
+        elif token != expected:
+            body = {"ok": False, "error": "invalid_auth"}
+        else:
+            try:
+                with self._changed:
+                    body = {"ok": True, **entry[0](self.state, params)}
+            except ApiError as exc:
+                body = {"ok": False, "error": exc.code}
+                if exc.messages:
+                    body["response_metadata"] = {"messages": exc.messages}
+        error = body.get("error")
+        self._record(Call(method, params, now, error is None, str(error) if error else None, body))
+        return (404 if entry is None else 200), {}, body
+
+    def handle_response_url(self, key: str, payload: Any) -> tuple[int, str]:
+        now = time.time()
+        with self._changed:
+            target = self._response_urls.get(key)
+            error: str | None
+            if target is None:
+                status, error = 404, "no_such_url"
+            elif now - target.created > RESPONSE_URL_LIFETIME:
+                status, error = 404, "expired_url"
+            elif target.uses >= RESPONSE_URL_USES:
+                status, error = 404, "used_url"
+            else:
+                target.uses += 1
+                status, error = self._deliver_response(target, payload)
+            params = dict(payload) if isinstance(payload, dict) else {"raw": payload}
+            if target is not None:
+                params.update(response_url_id=key, user=target.user, channel=target.channel)
+            self._record(Call("response_url", params, now, status == 200, error))
+        return status, error or "ok"
+
+    def _deliver_response(self, target: _ResponseUrl, payload: Any) -> tuple[int, str | None]:
+        if not isinstance(payload, dict):
+            return 400, "invalid_payload"
+        blocks = payload.get("blocks")
+        try:
+            if blocks is not None:
+                check_blocks(blocks)
+        except Invalid:
+            return 400, "invalid_blocks"
+        if not payload.get("text") and not blocks:
+            return 400, "no_text"
+        text, blocks = str(payload.get("text") or ""), list(blocks or [])
+        if payload.get("response_type") == "in_channel":
+            message = Message(
+                channel=target.channel,
+                ts=self.state.next_ts(),
+                text=text,
+                user=self.workspace.bot_user_id,
+                blocks=blocks,
+                thread_ts=payload.get("thread_ts"),
+            )
+            self.state.messages.setdefault(target.channel, []).append(message)
+        elif not payload.get("delete_original"):
+            self.state.ephemerals.append(Ephemeral(target.channel, target.user, text, blocks))
+        return 200, None
+
+    def handle_upload(self, file_id: str, content: bytes) -> bool:
+        with self._changed:
+            ok = self.state.receive_upload(file_id, content)
+        self._record(
+            Call("files.upload", {"file_id": file_id, "bytes": len(content)}, time.time(), ok)
+        )
+        return ok
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: StandIn
+    server_version = "SlackStandIn/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Quiet: the call records are the log, and request lines could carry tokens in query strings.
+        return
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _params(self, raw: bytes, query: str) -> dict[str, Any]:
+        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if content_type == "application/json" and raw:
+            body = json.loads(raw)
+            if isinstance(body, dict):
+                params.update(body)
+        elif raw:
+            params.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()})
+        return params
+
+    def _token(self, params: dict[str, Any]) -> str | None:
+        header = self.headers.get("Authorization") or ""
+        if header.lower().startswith("bearer "):
+            return header[7:].strip()
+        token = params.pop("token", None)
+        return str(token) if token else None
+
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        raw = self._body()
+        if parts.path.startswith("/api/"):
+            try:
+                params = self._params(raw, parts.query)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self._send(400, b'{"ok":false,"error":"invalid_json"}', "application/json")
+                return
+            token = self._token(params)
+            status, headers, body = self.standin.handle_api(parts.path[5:], params, token)
+            self._send(
+                status, json.dumps(body).encode(), "application/json; charset=utf-8", headers
+            )
+        elif parts.path.startswith("/response/"):
+            try:
+                payload = json.loads(raw or b"null")
+            except json.JSONDecodeError:
+                payload = raw.decode("utf-8", "replace")
+            status, text = self.standin.handle_response_url(parts.path[10:], payload)
+            self._send(status, text.encode(), "text/plain")
+        elif parts.path.startswith("/upload/"):
+            ok = self.standin.handle_upload(parts.path[8:], raw)
+            status = HTTPStatus.OK if ok else HTTPStatus.NOT_FOUND
+            self._send(status, b"OK" if ok else b"file_not_found", "text/plain")
+        else:
+            self._send(404, b"not found", "text/plain")

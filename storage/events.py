@@ -1,0 +1,30 @@
+"""Slack event IDs already processed: the unique insert that makes Slack's retries harmless."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from storage.models import ProcessedEvent
+
+
+def claim_event(*, session: Session, event_id: str, now: datetime) -> bool:
+    """Record `event_id`; False when it was already recorded (a retry, or another replica got it)."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(ProcessedEvent)
+        .values(event_id=event_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    result = session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_events(*, session: Session, before: datetime) -> int:
+    """Drop IDs older than `before`: Slack stops retrying within minutes, so a day is plenty."""
+    result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))  # type: ignore[arg-type,operator]
+    return int(result.rowcount)  # type: ignore[attr-defined]

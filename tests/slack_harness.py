@@ -1,0 +1,419 @@
+"""Pytest plugin that plays Slack: a running stand-in, the real bot over HTTP, signed requests.
+
+Fixtures (registered from tests/conftest.py):
+
+- `standin` — a running `standin.StandIn` with the default workspace
+  (standin/workspaces/default.yaml): users UALICE (America/New_York), UBOB (America/Los_Angeles),
+  UCIO (Asia/Tokyo), UCFO (Europe/London), UCOO (America/New_York), UCMO (Europe/London),
+  UGONE (deactivated), UHELPER (a bot); channels CDELIVERY #it-delivery, CMARKETING #marketing,
+  CDECISIONS #exec-decisions, CGENERAL #general (bot is a member of all four), CRANDOM #random
+  (bot NOT a member), COLD #old-project (archived). Bot user UBOTPULSE, token `xoxb-test`.
+  Use it to look at what the bot did and to make Slack misbehave:
+      standin.wait_for("chat.postMessage", count=1, timeout=5, where=lambda c: ...) -> [Call]
+      standin.calls("views.open"); standin.messages("CDELIVERY"); standin.messages("UALICE") (DM)
+      standin.ephemerals(user="UALICE"); standin.home("UALICE"); standin.view(view_id)
+      standin.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
+      standin.fail_next("chat.postMessage", status=200, error="channel_not_found")
+  A `Call` has .method, .params (the request's fields), .ok, .error, .response, .at.
+  Answers sent to a response_url are recorded as calls of method "response_url", with
+  params = the JSON body + "user" and "channel" of the interaction it belongs to.
+- `settings` — `bot.settings.Settings` for this test's database (the `database_url` fixture),
+  the stand-in's URL, token `xoxb-test`, signing secret `SIGNING_SECRET`, HTTP mode.
+- `services` — `bot.services.Services` built from `settings` (its own engine, the real gateway).
+- `bot` — the REAL ASGI app (`bot.server.build_asgi_app`) under uvicorn on a free port, driven
+  like Slack drives it. Every request is signed with the signing secret:
+      bot.command("/kpi", "portal", user_id="UALICE", channel_id="CDELIVERY") -> httpx.Response
+      bot.action(payload) / bot.view_submission(payload) / bot.shortcut(payload)
+      bot.event({"type": "app_home_opened", "user": "UALICE", "tab": "home"},
+                event_id=None, retry_num=None)
+      bot.app_home_opened("UALICE")
+      bot.post(body, content_type=..., timestamp=..., signature=..., headers=...)  # raw, for
+          security tests; bot.get("/healthz")
+  Payload builders fill in what Slack would (team, user, channel, a fresh response_url and
+  trigger_id from the stand-in):
+      bot.block_action_payload(action_id, value=None, *, user_id, channel_id=None,
+                               block_id="b", message=None, view=None, action=None)
+      bot.view_submission_payload(callback_id, values, *, user_id, private_metadata="",
+                                  view_id=None, blocks=None)
+  `values` is the `view.state.values` dict: {block_id: {action_id: {"type": ..., "value": ...}}}.
+  The ack comes back as the HTTP response; listener work after the ack runs on Bolt's
+  executor: `bot.wait_idle()` blocks until every started listener has finished (use it, or
+  `standin.wait_for`, before asserting on the database or on Slack calls made after the ack).
+  `bot.services` and `bot.standin` are the same objects as the fixtures. A test module can
+  override the `extra_listeners` fixture (a list of `callable(app)`) to add test-only listeners.
+
+Do not combine `bot` with freezegun: the stand-in and the server read the real clock (trigger
+IDs expire after 3 s, signatures after 5 min). Test rules with an explicit `now` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from bot.services import Services
+from bot.settings import Settings, load_settings
+from bot.slack.gateway import SlackGateway
+from standin import StandIn, Workspace
+from storage.db import make_engine
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+
+
+def sign(
+    body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """The two headers Slack adds to every request: v0 HMAC-SHA256 of `v0:{timestamp}:{body}`."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """Bolt's listener executor, counting unfinished work so tests can wait for it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8, thread_name_prefix="test-listener")
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._pending == 0, timeout):
+                raise AssertionError(f"listeners still running after {timeout}s")
+
+
+class SlackBot:
+    """The running bot, seen from Slack's side."""
+
+    _counter = itertools.count(1)
+
+    def __init__(
+        self, *, base_url: str, standin: StandIn, services: Services, executor: TrackingExecutor
+    ) -> None:
+        self.base_url = base_url
+        self.standin = standin
+        self.services = services
+        self.executor = executor
+        self.http = httpx.Client(base_url=base_url, timeout=15)
+        ws = standin.workspace
+        self.team = {"id": ws.team_id, "domain": ws.domain}
+        self.api_app_id = ws.app_id
+
+    # --- raw ----------------------------------------------------------------------------------
+
+    def post(
+        self,
+        body: str,
+        *,
+        content_type: str = "application/x-www-form-urlencoded",
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/slack/events",
+    ) -> httpx.Response:
+        signed = sign(body, timestamp=timestamp)
+        if signature is not None:
+            signed["X-Slack-Signature"] = signature
+        return self.http.post(
+            path,
+            content=body.encode(),
+            headers={"Content-Type": content_type, **signed, **(headers or {})},
+        )
+
+    def get(self, path: str) -> httpx.Response:
+        return self.http.get(path)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        self.executor.wait_idle(timeout)
+
+    # --- what Slack sends ---------------------------------------------------------------------
+
+    def command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user_id: str,
+        channel_id: str = "CGENERAL",
+        **extra: str,
+    ) -> httpx.Response:
+        channel = self.standin.workspace.channels.get(channel_id)
+        user = self.standin.workspace.users.get(user_id)
+        form = {
+            "token": "legacy-verification-token",
+            "team_id": self.team["id"],
+            "team_domain": self.team["domain"],
+            "channel_id": channel_id,
+            "channel_name": channel.name if channel else "directmessage",
+            "user_id": user_id,
+            "user_name": user.name if user else "someone",
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.standin.new_response_url(user_id=user_id, channel_id=channel_id),
+            "trigger_id": self.standin.issue_trigger(user_id),
+            **extra,
+        }
+        return self.post(urlencode(form))
+
+    def _interactive(self, payload: dict[str, Any]) -> httpx.Response:
+        return self.post(urlencode({"payload": json.dumps(payload)}))
+
+    def action(self, payload: dict[str, Any]) -> httpx.Response:
+        return self._interactive(payload)
+
+    def view_submission(self, payload: dict[str, Any]) -> httpx.Response:
+        return self._interactive(payload)
+
+    def shortcut(self, payload: dict[str, Any]) -> httpx.Response:
+        return self._interactive(payload)
+
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+    ) -> httpx.Response:
+        envelope = {
+            "token": "legacy-verification-token",
+            "team_id": self.team["id"],
+            "api_app_id": self.api_app_id,
+            "event": {"event_ts": f"{time.time():.6f}", **event},
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:12].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "team_id": self.team["id"],
+                    "user_id": self.standin.workspace.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(json.dumps(envelope), content_type="application/json", headers=headers)
+
+    def app_home_opened(self, user_id: str, *, event_id: str | None = None) -> httpx.Response:
+        dm = self.standin.dm_channel(user_id)
+        return self.event(
+            {"type": "app_home_opened", "user": user_id, "channel": dm, "tab": "home"},
+            event_id=event_id,
+        )
+
+    # --- payload builders ---------------------------------------------------------------------
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        user = self.standin.workspace.users.get(user_id)
+        name = user.name if user else "someone"
+        return {"id": user_id, "username": name, "name": name, "team_id": self.team["id"]}
+
+    def block_action_payload(
+        self,
+        action_id: str,
+        value: str | None = None,
+        *,
+        user_id: str,
+        channel_id: str | None = None,
+        block_id: str = "b",
+        message: dict[str, Any] | None = None,
+        view: dict[str, Any] | None = None,
+        action: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A `block_actions` payload for a button (or, with `action`, any element) press.
+
+        From a message when `channel_id` is given (the message defaults to the bot's last post
+        there; a user ID means the DM), from a view (modal or Home) when `view` is given.
+        """
+        act = action or {"type": "button", "text": {"type": "plain_text", "text": "Button"}}
+        act = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "action_ts": f"{time.time():.6f}",
+            **({"value": value} if value is not None else {}),
+            **act,
+        }
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "team": self.team,
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "trigger_id": self.standin.issue_trigger(user_id),
+            "actions": [act],
+        }
+        if channel_id is not None:
+            conversation = channel_id
+            if channel_id[:1] in "UW":
+                conversation = self.standin.dm_channel(channel_id)
+            if message is None:
+                posted = self.standin.messages(conversation)
+                message = posted[-1].as_dict(with_metadata=True) if posted else None
+            ts = (message or {}).get("ts") or f"{time.time():.6f}"
+            channel = self.standin.workspace.channels.get(conversation)
+            payload.update(
+                container={
+                    "type": "message",
+                    "message_ts": ts,
+                    "channel_id": conversation,
+                    "is_ephemeral": False,
+                },
+                channel={"id": conversation, "name": channel.name if channel else "directmessage"},
+                message=message or {"type": "message", "ts": ts, "text": "", "blocks": []},
+                response_url=self.standin.new_response_url(
+                    user_id=user_id, channel_id=conversation
+                ),
+            )
+        if view is not None:
+            payload.update(
+                container={"type": "view", "view_id": view.get("id", "V0")},
+                view=view,
+            )
+        return payload
+
+    def view_submission_payload(
+        self,
+        callback_id: str,
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        user_id: str,
+        private_metadata: str = "",
+        view_id: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A `view_submission` payload; `blocks` defaults to the stored view when `view_id` names one."""
+        stored = self.standin.view(view_id) if view_id else None
+        view = {
+            "id": view_id or f"V{next(self._counter):08d}",
+            "team_id": self.team["id"],
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "blocks": blocks if blocks is not None else (stored or {}).get("blocks", []),
+            "title": (stored or {}).get("title", {"type": "plain_text", "text": "PlanPulse"}),
+            "state": {"values": values},
+            "hash": f"{time.time():.6f}",
+            "app_id": self.api_app_id,
+            "bot_id": self.standin.workspace.bot_id,
+        }
+        return {
+            "type": "view_submission",
+            "team": self.team,
+            "user": self._user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "trigger_id": self.standin.issue_trigger(user_id),
+            "view": view,
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    server = StandIn(Workspace.default()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, standin: StandIn) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        slack_bot_token=standin.workspace.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_app_token=None,
+        slack_api_url=standin.api_url,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    engine = make_engine(settings.database_url)
+    yield Services(settings=settings, engine=engine, slack=SlackGateway.from_settings(settings))
+    engine.dispose()
+
+
+@pytest.fixture
+def extra_listeners() -> list[Callable[[Any], None]]:
+    """Override in a test module to add test-only listeners to the Bolt app (error-path tests)."""
+    return []
+
+
+@pytest.fixture
+def bot(
+    services: Services, standin: StandIn, extra_listeners: list[Callable[[Any], None]]
+) -> Iterator[SlackBot]:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.server import build_asgi_app
+
+    executor = TrackingExecutor()
+    bolt = create_app(services, listener_executor=executor)
+    for add_listeners in extra_listeners:
+        add_listeners(bolt)
+    asgi = build_asgi_app(services, bolt_app=bolt)
+    sock = _free_socket()
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the bot's HTTP server did not start")
+        time.sleep(0.01)
+    host, port = sock.getsockname()[:2]
+    client = SlackBot(
+        base_url=f"http://{host}:{port}", standin=standin, services=services, executor=executor
+    )
+    yield client
+    client.http.close()
+    try:
+        executor.wait_idle(10)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        executor.shutdown(wait=True)
+        sock.close()
