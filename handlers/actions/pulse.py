@@ -1,0 +1,84 @@
+"""Answering a pulse from its buttons: On track / At risk / Off track in one click, or "Add details"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.clock import utcnow
+from bot.errors import UserError
+from bot.pulses.answers import pending_for, record_answer, refresh_prompt
+from bot.pulses.details import details_view, loading_view, message_view
+from bot.services import Services
+from handlers.payload import BadPayload, optional_str, payload_str
+from storage.db import session_scope
+from storage.models import PulseStatus
+from templates import render_json
+from templates.ids import PulseIds
+
+STATUS_BY_ACTION = {
+    PulseIds.ON_TRACK: PulseStatus.ON_TRACK,
+    PulseIds.AT_RISK: PulseStatus.AT_RISK,
+    PulseIds.OFF_TRACK: PulseStatus.OFF_TRACK,
+}
+
+
+def register(app: App, services: Services) -> None:
+    for action_id, status in STATUS_BY_ACTION.items():
+        app.action(action_id)(_quick_answer(services, status))
+    app.action(PulseIds.ADD_DETAILS)(_open_details(services))
+
+
+def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None]:
+    def answer(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        now = utcnow()
+        user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
+        with session_scope(services.engine) as session:
+            record_answer(session, pulse_id=pulse_id, person=user, status=status, now=now)
+        refresh_prompt(services, pulse_id=pulse_id, now=now)
+        response_url = optional_str(body, "response_url")
+        if response_url and body.get("container", {}).get("is_ephemeral"):
+            # Answered from the `/pulse` list: show the list without the answered one.
+            with session_scope(services.engine) as session:
+                pending, total = pending_for(session, person=user, now=now)
+            reply = render_json(
+                "blocks/pulse_pending.json.j2",
+                pending=pending,
+                total=total,
+                ids=PulseIds,
+                command=services.settings.pulse_command,
+            )
+            services.slack.respond(
+                response_url, text=reply["text"], blocks=reply["blocks"], replace_original=True
+            )
+
+    return answer
+
+
+def _open_details(services: Services) -> Callable[..., None]:
+    def open_details(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        pulse_id = _pulse_id(action)
+        # The trigger_id lives 3 seconds: open a view that needs no query first, then fill it.
+        view_id = services.slack.open_view(
+            trigger_id=payload_str(body, "trigger_id"), view=loading_view(pulse_id)
+        )
+        user = payload_str(body, "user", "id")
+        try:
+            with session_scope(services.engine) as session:
+                view = details_view(session, pulse_id=pulse_id, person=user, now=utcnow())
+        except UserError as exc:
+            view = message_view(exc.message)
+        services.slack.update_view(view_id=view_id, view=view)
+
+    return open_details
+
+
+def _pulse_id(action: dict[str, Any]) -> int:
+    value = payload_str(action, "value")
+    if not value.isdigit():
+        raise BadPayload(f"pulse button value {value!r} is not a pulse id")
+    return int(value)

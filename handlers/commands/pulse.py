@@ -1,0 +1,56 @@
+"""`/pulse`: my pending pulse checks with their answer buttons; `/pulse away <from> <to>`, `/pulse back`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.clock import utcnow
+from bot.pulses.answers import pending_for
+from bot.pulses.away import clear_away, set_away
+from bot.services import Services
+from handlers.payload import payload_str
+from storage.db import session_scope
+from templates import render_json
+from templates.ids import PulseIds
+
+
+def register(app: App, services: Services) -> None:
+    command = services.settings.pulse_command
+
+    @app.command(command)
+    def pulse(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user, response_url = payload_str(body, "user_id"), payload_str(body, "response_url")
+        words = str(body.get("text") or "").split()
+        now = utcnow()
+        with session_scope(services.engine) as session:
+            if not words:
+                pending, total = pending_for(session, person=user, now=now)
+                reply = render_json(
+                    "blocks/pulse_pending.json.j2",
+                    pending=pending,
+                    total=total,
+                    ids=PulseIds,
+                    command=command,
+                )
+            elif words[0].lower() == "away" and len(words) == 3:
+                dates = set_away(
+                    session, person=user, start_text=words[1], end_text=words[2], now=now
+                )
+                reply = render_json(
+                    "blocks/pulse_away.json.j2", start=dates.start, end=dates.end, command=command
+                )
+            elif words[0].lower() == "back" and len(words) == 1:
+                was = clear_away(session, person=user, now=now)
+                reply = render_json(
+                    "blocks/pulse_away_back.json.j2",
+                    was_away=was.end is not None,
+                    start=was.start,
+                    end=was.end,
+                )
+            else:
+                unknown = "" if words[0].lower() == "help" else " ".join(words)
+                reply = render_json("blocks/pulse_help.json.j2", command=command, unknown=unknown)
+        services.slack.respond(response_url, text=reply["text"], blocks=reply["blocks"])
