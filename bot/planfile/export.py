@@ -1,0 +1,93 @@
+"""Write the plan the database holds as YAML, an .xlsx workbook or a folder of .csv files."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from sqlalchemy.engine import Engine
+
+from bot.errors import NotFound, UserError
+from bot.planfile.importer import stored_state
+from bot.planfile.state import document_from_state
+from bot.planfile.tables import document_to_tables
+from storage.db import session_scope
+
+_Dumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def exported_document(engine: Engine) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        state, _people = stored_state(session)
+    if state.settings["organization"] is None:
+        raise NotFound("The database holds no plan yet: import one first (planpulse import PATH).")
+    return document_from_state(state)
+
+
+def write_yaml(doc: dict[str, Any], stream: IO[str]) -> None:
+    yaml.dump(
+        doc, stream, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+
+
+def write_xlsx(doc: dict[str, Any], path: Path) -> None:
+    workbook = Workbook(write_only=True)
+    for name, rows in document_to_tables(doc).items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append([_cell(sheet, value) for value in row])
+    workbook.save(path)
+
+
+def _cell(sheet: Any, value: Any) -> Any:
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"  # plan text, not a formula for Excel to run
+    elif hasattr(value, "isoformat"):
+        cell.number_format = "yyyy-mm-dd"
+    return cell
+
+
+def write_csv(doc: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in document_to_tables(doc).items():
+        with (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            for row in rows:
+                writer.writerow(["" if value is None else _csv_value(value) for value in row])
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def export_plan(engine: Engine, *, fmt: str, output: str | None) -> str | None:
+    """Returns where the plan went, or None when YAML went to standard output."""
+    doc = exported_document(engine)
+    if fmt == "yaml":
+        if output is None:
+            write_yaml(doc, sys.stdout)
+            return None
+        with Path(output).open("w", encoding="utf-8") as handle:
+            write_yaml(doc, handle)
+        return output
+    if output is None:
+        raise UserError(
+            f"--output is required for --format {fmt} (a file for xlsx, a folder for csv)."
+        )
+    if fmt == "xlsx":
+        write_xlsx(doc, Path(output))
+    elif fmt == "csv":
+        if Path(output).exists() and not Path(output).is_dir():
+            raise UserError(f"{output} is a file; CSV export writes a folder of .csv files.")
+        write_csv(doc, Path(output))
+    else:
+        raise UserError(f"unknown export format {fmt!r}: use yaml, xlsx or csv.")
+    return output

@@ -1,0 +1,212 @@
+"""The plan file's schema: pydantic models, one per kind of item, documented in docs/PLAN_FILE.md."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from functools import lru_cache
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+def _iso_date(value: object) -> date:
+    """Dates are real dates or YYYY-MM-DD text; anything else is refused, not guessed: 03/04/2027
+    is ambiguous, and a bare number from a spreadsheet would be read as seconds since 1970."""
+    if isinstance(value, datetime):
+        if value.time() != time(0, 0):
+            raise ValueError(f"{value.isoformat(sep=' ')} has a time of day; write only the date")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and ISO_DATE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value.strip()} is not a real date") from None
+    raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD")
+
+
+def _key(value: str) -> str:
+    if not KEY_PATTERN.match(value):
+        raise ValueError(
+            f"{value!r} is not a usable key: use up to 100 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _person(value: str) -> str:
+    value = value.strip()
+    if SLACK_USER_ID.match(value):
+        return value
+    if EMAIL.match(value):
+        return value.lower()  # e-mail addresses are case-insensitive; one spelling per person
+    raise ValueError(f"{value!r} is not a person: write a Slack user ID (U…) or an e-mail address")
+
+
+def _channel(value: str) -> str:
+    value = value.strip()
+    if SLACK_CHANNEL_ID.match(value) or CHANNEL_NAME.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a channel: write a channel ID (C…) or a #name in lower case"
+    )
+
+
+@lru_cache(maxsize=1024)
+def _cron(value: str) -> str:
+    # croniter also takes a 6th (seconds) field; the product promises 5-field cron only.
+    fields = value.split()
+    if len(fields) != 5 or not croniter.is_valid(value):
+        raise ValueError(
+            f"{value!r} is not a 5-field cron cadence (minute hour day-of-month month "
+            "day-of-week), e.g. '0 9 * * mon'"
+        )
+    return " ".join(fields)
+
+
+@lru_cache(maxsize=256)
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not an IANA timezone, e.g. America/New_York or Europe/London"
+        ) from None
+    return value
+
+
+PlanDate = Annotated[date, BeforeValidator(_iso_date)]
+Key = Annotated[str, AfterValidator(_key)]
+PersonRef = Annotated[str, AfterValidator(_person)]
+ChannelRef = Annotated[str, AfterValidator(_channel)]
+Cron = Annotated[str, AfterValidator(_cron)]
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Item(BaseModel):
+    """Unknown fields are errors: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
+
+
+class Channels(Item):
+    decisions: ChannelRef | None = None
+    alerts: ChannelRef | None = None
+
+
+class Defaults(Item):
+    pulse: Cron = "0 9 * * mon"
+    ack_within_days: Annotated[int, Field(ge=0, le=365)] = 2
+    poll_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+
+
+class HolidaySpec(Item):
+    start: PlanDate
+    end: PlanDate | None = None  # one-day holiday when absent
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HolidaySpec:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class TeamSpec(Item):
+    key: Key
+    name: Text
+    channel: ChannelRef | None = None
+    lead: PersonRef | None = None
+    members: list[PersonRef] = []
+
+
+class ReadingSpec(Item):
+    as_of: PlanDate
+    value: float
+
+
+class KpiSpec(Item):
+    key: Key
+    name: Text
+    unit: str = ""
+    baseline: float
+    target: float
+    direction: Literal["up", "down"] = "up"
+    start: PlanDate
+    due: PlanDate
+    amber: Annotated[float, Field(ge=0)] = 10.0
+    red: Annotated[float, Field(ge=0)] = 25.0
+    readings: list[ReadingSpec] = []
+
+    @model_validator(mode="after")
+    def _coherent(self) -> KpiSpec:
+        if self.due <= self.start:
+            raise ValueError(f"due ({self.due}) must come after start ({self.start})")
+        if self.red < self.amber:
+            raise ValueError(f"red ({self.red:g}) must not be below amber ({self.amber:g})")
+        return self
+
+
+class ObjectiveSpec(Item):
+    key: Key
+    title: Text
+    owner: PersonRef | None = None
+    kpis: list[KpiSpec] = []
+
+
+class MilestoneSpec(Item):
+    key: Key
+    title: Text
+    due: PlanDate
+    # Absent means "leave as the bot has it": Slack owns a milestone's progress.
+    status: Literal["open", "done", "descoped"] | None = None
+
+
+class DependencySpec(Item):
+    key: Key
+    provider: Key
+    need: Text
+    needed_by: PlanDate
+    milestone: Key | None = None
+    ack_within_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    # Absent means "leave as the bot has it": the provider team moves it along in Slack.
+    state: Literal["requested", "acknowledged", "delivered", "at_risk", "blocked"] | None = None
+
+
+class InitiativeSpec(Item):
+    key: Key
+    title: Text
+    objective: Key | None = None
+    owner: PersonRef
+    team: Key
+    kpis: list[Key] = []
+    pulse: Cron | None = None
+    status: Literal["active", "paused"] | None = None
+    milestones: list[MilestoneSpec] = []
+    dependencies: list[DependencySpec] = []
+
+
+class PlanFile(Item):
+    organization: Text
+    timezone: TimeZoneName
+    channels: Channels = Channels()
+    leaders: list[PersonRef] = []
+    admins: list[PersonRef] = []
+    defaults: Defaults = Defaults()
+    holidays: list[HolidaySpec] = []
+    teams: list[TeamSpec] = []
+    objectives: list[ObjectiveSpec] = []
+    initiatives: list[InitiativeSpec] = []
