@@ -1,0 +1,1 @@
+"""Pulse checks: when they are due, delivering them exactly once, answers, reminders, escalation."""

@@ -1,0 +1,341 @@
+"""The pulse fan-out: claim each due pulse exactly once, post one DM per owner, recover after crashes.
+
+Order of work for every prompt: claim (insert the pulse row, committed) → post (tagged with the
+pulse ids in message metadata) → mark sent (channel, ts). A process that dies between the post
+and the mark leaves a claimed row; once that claim is older than `CLAIM_LEASE`, a later tick looks
+for the tagged message in the owner's DM before posting again, so nobody gets the prompt twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import TypeVar
+
+from bot.pulses import messages
+from bot.pulses.schedule import due_period
+from bot.services import Services
+from bot.slack.errors import (
+    AccountInactive,
+    InvalidAuth,
+    SlackError,
+    SlackUnavailable,
+    UserNotFound,
+)
+from bot.slack.gateway import MessageTag
+from storage import pulses as queries
+from storage.db import session_scope
+from storage.models import Initiative, Objective, Person, PulseRequest
+
+log = logging.getLogger(__name__)
+
+# Longer than any live sender needs between its claim and its post (a batch of posts, 429 waits
+# included), so a slow replica is never mistaken for a crashed one.
+CLAIM_LEASE = timedelta(minutes=10)
+OWNERS_PER_BATCH = 100
+# After this many Slack outages in a row the fan-out stops; the next tick starts over.
+MAX_CONSECUTIVE_UNAVAILABLE = 5
+UNREACHABLE_ALERT = "owner_unreachable"
+
+T = TypeVar("T")
+
+
+@dataclass
+class DeliveryReport:
+    """What one fan-out did, counted in pulses (several pulses can share one message)."""
+
+    claimed: int = 0
+    sent: int = 0
+    messages: int = 0
+    failed: int = 0
+    found_in_slack: int = 0  # stale claims whose prompt was already posted: not re-sent
+    expired: int = 0  # stale claims whose period ended before anyone could post them
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    """Rows a batch of prompts needs for rendering, loaded once instead of per message."""
+
+    owners: dict[int, Person]
+    initiatives: dict[int, Initiative]
+    objectives: dict[int, Objective]
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _tag(pulse_ids: Sequence[int]) -> MessageTag:
+    # A string, not a list: the simplest metadata value Slack accepts everywhere.
+    return MessageTag(messages.PULSE_EVENT, {"pulse_ids": ",".join(str(i) for i in pulse_ids)})
+
+
+def tagged_pulse_ids(payload: dict[str, object]) -> set[int]:
+    """The pulse ids named by a prompt's metadata payload (ignores anything malformed)."""
+    raw = str(payload.get("pulse_ids", ""))
+    return {int(part) for part in raw.split(",") if part.strip().isdigit()}
+
+
+def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
+    """Send every pulse due at `now` that nobody has claimed yet; finish crashed deliveries first."""
+    report = DeliveryReport()
+    recover_stale_claims(services, now, report)
+    rows, context = _due_pulses(services, now)
+    by_owner = [list(group) for _, group in groupby(rows, key=lambda row: row["owner_id"])]
+    for batch in _chunks(by_owner, OWNERS_PER_BATCH):
+        with session_scope(services.engine) as session:
+            claimed = queries.claim_pulses(
+                session=session, rows=[row for owner_rows in batch for row in owner_rows]
+            )
+        report.claimed += len(claimed)
+        _post_prompts(services, claimed, context, now, report)
+    return report
+
+
+def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, object]], _Context]:
+    """Rows to claim (owner by owner), for pulses due now that have no row yet."""
+    with session_scope(services.engine) as session:
+        plan = queries.plan_settings(session=session)
+        holidays = queries.holidays(session=session)
+        due = []
+        for initiative, owner in queries.pulse_candidates(session=session):
+            period = due_period(initiative, owner, plan, holidays, now)
+            if period is not None:
+                due.append((initiative, owner, period))
+        existing = queries.existing_pulse_keys(
+            session=session, periods={period.key for _, _, period in due}
+        )
+        due = [item for item in due if (item[0].id, item[2].key) not in existing]
+        objectives = queries.objectives_by_ids(
+            session=session,
+            objective_ids=[i.objective_id for i, _, _ in due if i.objective_id is not None],
+        )
+    rows: list[dict[str, object]] = [
+        {
+            "initiative_id": initiative.id,
+            "owner_id": owner.id,
+            "period": period.key,
+            "due_at": period.start,
+            "next_due_at": period.end,
+            "claimed_at": now,
+        }
+        for initiative, owner, period in due
+    ]
+    context = _Context(
+        owners={owner.id: owner for _, owner, _ in due if owner.id is not None},
+        initiatives={i.id: i for i, _, _ in due if i.id is not None},
+        objectives=objectives,
+    )
+    return rows, context
+
+
+def _post_prompts(
+    services: Services,
+    pulses: Sequence[PulseRequest],
+    context: _Context,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    """Post claimed pulses, one message per owner (split only past Block Kit's limits)."""
+    messages_to_send: list[tuple[Person, list[PulseRequest]]] = []
+    ordered = sorted(pulses, key=lambda p: (p.owner_id, p.id or 0))
+    for owner_id, group in groupby(ordered, key=lambda p: p.owner_id):
+        for chunk in _chunks(list(group), messages.MAX_PULSES_PER_MESSAGE):
+            messages_to_send.append((context.owners[owner_id], list(chunk)))
+
+    posted: list[tuple[list[int], str, str]] = []
+    unavailable_in_a_row = 0
+    try:
+        for index, (owner, chunk) in enumerate(messages_to_send):
+            ids = [p.id for p in chunk if p.id is not None]
+            sections = messages.new_prompt_sections(
+                chunk, context.initiatives, context.objectives, now
+            )
+            rendered = messages.render_prompt(sections)
+            try:
+                result = services.slack.post_message(
+                    channel=str(owner.slack_id),
+                    text=rendered.text,
+                    blocks=rendered.blocks,
+                    tag=_tag(ids),
+                )
+            except (UserNotFound, AccountInactive) as exc:
+                _record_unreachable(services, owner, chunk, context, exc.code, now)
+                report.failed += len(ids)
+                continue
+            except InvalidAuth:
+                # Nothing can be posted with this token: free every claim not yet posted.
+                _release(services, [p for _, c in messages_to_send[index:] for p in c])
+                raise
+            except SlackUnavailable as exc:
+                # The post may or may not have reached Slack: the claim stays for recovery.
+                unavailable_in_a_row += 1
+                report.errors.append(f"{owner.slack_id}: {exc.code}")
+                log.warning("Pulse to %s not confirmed (%s)", owner.slack_id, exc.code)
+                if unavailable_in_a_row >= MAX_CONSECUTIVE_UNAVAILABLE:
+                    _release(services, [p for _, c in messages_to_send[index + 1 :] for p in c])
+                    raise
+                continue
+            except SlackError as exc:
+                # Slack refused this message (e.g. invalid_blocks): retrying would fail again.
+                log.error("Pulse to %s refused by Slack: %s", owner.slack_id, exc.code)
+                with session_scope(services.engine) as session:
+                    queries.mark_failed(session=session, pulse_ids=ids, error=exc.code)
+                report.failed += len(ids)
+                continue
+            unavailable_in_a_row = 0
+            posted.append((ids, result.channel, result.ts))
+            report.sent += len(ids)
+            report.messages += 1
+    except Exception:
+        _mark_posted(services, posted, now)
+        raise
+    _mark_posted(services, posted, now)
+
+
+def _mark_posted(
+    services: Services, posted: Sequence[tuple[list[int], str, str]], now: datetime
+) -> None:
+    if not posted:
+        return
+    with session_scope(services.engine) as session:
+        for ids, channel, ts in posted:
+            queries.mark_sent(
+                session=session, pulse_ids=ids, channel_id=channel, message_ts=ts, at=now
+            )
+
+
+def _release(services: Services, pulses: Sequence[PulseRequest]) -> None:
+    ids = [p.id for p in pulses if p.id is not None]
+    if ids:
+        with session_scope(services.engine) as session:
+            queries.release_claims(session=session, pulse_ids=ids)
+
+
+def _record_unreachable(
+    services: Services,
+    owner: Person,
+    pulses: Sequence[PulseRequest],
+    context: _Context,
+    code: str,
+    now: datetime,
+) -> None:
+    """Mark the owner's pulses failed and tell the admins, once per owner while it lasts."""
+    ids = [p.id for p in pulses if p.id is not None]
+    titles = [context.initiatives[p.initiative_id].title for p in pulses]
+    log.warning("Pulse owner %s unreachable: %s", owner.slack_id, code)
+    with session_scope(services.engine) as session:
+        queries.mark_failed(session=session, pulse_ids=ids, error=code)
+        alert = queries.open_alert_once(
+            session=session,
+            kind=UNREACHABLE_ALERT,
+            subject=f"person:{owner.id}",
+            detail={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
+            now=now,
+        )
+        admins = queries.admins(session=session) if alert is not None else []
+    if not admins:
+        return
+    rendered = messages.unreachable_owner_message(
+        owner_name=owner.name or str(owner.slack_id),
+        owner_slack_id=owner.slack_id,
+        error=code,
+        initiatives=titles,
+    )
+    for admin in admins:
+        try:
+            services.slack.post_message(
+                channel=str(admin.slack_id), text=rendered.text, blocks=rendered.blocks
+            )
+        except SlackError as exc:
+            log.error(
+                "Could not tell admin %s about %s: %s", admin.slack_id, owner.slack_id, exc.code
+            )
+
+
+# --- crash recovery -----------------------------------------------------------------------------
+
+
+def recover_stale_claims(services: Services, now: datetime, report: DeliveryReport) -> None:
+    """Finish deliveries a crashed process claimed: found in Slack → recorded, else sent once."""
+    with session_scope(services.engine) as session:
+        stale = queries.stale_claims(session=session, claimed_before=now - CLAIM_LEASE)
+    for owner_id, group in groupby(stale, key=lambda p: p.owner_id):
+        _recover_owner(services, owner_id, list(group), now, report)
+
+
+def _recover_owner(
+    services: Services,
+    owner_id: int,
+    stale: list[PulseRequest],
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    oldest_claim = min(p.claimed_at or now for p in stale)
+    with session_scope(services.engine) as session:
+        taken = [
+            p
+            for p in stale
+            if p.id is not None
+            and queries.take_over_claim(
+                session=session, pulse_id=p.id, claimed_at=p.claimed_at, now=now
+            )
+        ]
+        owner = session.get(Person, owner_id)
+        channel = queries.last_dm_channel(session=session, owner_id=owner_id)
+        initiatives = queries.initiatives_by_ids(
+            session=session, initiative_ids=[p.initiative_id for p in taken]
+        )
+        objectives = queries.objectives_by_ids(
+            session=session,
+            objective_ids=[i.objective_id for i in initiatives.values() if i.objective_id],
+        )
+    if not taken or owner is None or not owner.slack_id:
+        return
+    channel = channel or owner.slack_id
+    try:
+        tagged = services.slack.find_tagged_messages(
+            channel=channel,
+            event_type=messages.PULSE_EVENT,
+            oldest=oldest_claim - timedelta(minutes=1),
+        )
+    except SlackError as exc:
+        # Renewed claims wait another lease; never post without knowing what Slack has.
+        log.warning("Cannot check %s for crashed pulses: %s", channel, exc.code)
+        report.errors.append(f"recovery {owner.slack_id}: {exc.code}")
+        return
+    found: dict[int, str] = {}
+    for message in tagged:
+        for pulse_id in tagged_pulse_ids(message.payload):
+            found.setdefault(pulse_id, message.ts)
+    remaining = [p for p in taken if p.id not in found]
+    expired = [p for p in remaining if p.next_due_at is not None and p.next_due_at <= now]
+    current = [p for p in remaining if p not in expired]
+    with session_scope(services.engine) as session:
+        for ts, group in groupby(
+            sorted((found[p.id], p.id) for p in taken if p.id in found), key=lambda pair: pair[0]
+        ):
+            ids = [pulse_id for _, pulse_id in group]
+            queries.mark_sent(
+                session=session,
+                pulse_ids=ids,
+                channel_id=channel,
+                message_ts=ts,
+                at=datetime.fromtimestamp(float(ts), UTC),
+            )
+            report.found_in_slack += len(ids)
+        if expired:
+            queries.mark_failed(
+                session=session,
+                pulse_ids=[p.id for p in expired if p.id is not None],
+                error="period ended before the prompt could be delivered",
+            )
+            report.expired += len(expired)
+    if current:
+        context = _Context(owners={owner_id: owner}, initiatives=initiatives, objectives=objectives)
+        _post_prompts(services, current, context, now, report)

@@ -1,0 +1,171 @@
+"""When a pulse is due: each initiative's cron cadence, read in its owner's own timezone."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from bot.errors import ConfigurationError
+from storage.models import Holiday, Initiative, InitiativeStatus, Person, PlanSettings
+
+log = logging.getLogger(__name__)
+
+# A wall-clock window wide enough to cover any UTC offset jump (DST moves clocks by 1 h at most).
+_SLACK = timedelta(hours=3)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One pulse period: from a cron fire (its UTC instant names it) until the next fire."""
+
+    start: datetime  # aware UTC
+    end: datetime  # aware UTC; reminders and escalation must happen before this
+
+    @property
+    def key(self) -> str:
+        return self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def valid_cron(expression: str) -> bool:
+    """Five fields, as the plan file promises (croniter would also take a sixth, for seconds)."""
+    return len(expression.split()) == 5 and croniter.is_valid(expression)
+
+
+def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
+    """The named IANA zone; an unknown or empty name falls back rather than stopping the tick."""
+    for candidate in (name, fallback, "UTC"):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("Unknown timezone %r; falling back", candidate)
+    return ZoneInfo("UTC")
+
+
+def owner_zone(owner: Person, plan: PlanSettings) -> ZoneInfo:
+    """The owner's Slack timezone, else the plan's."""
+    return zone(owner.tz, plan.timezone)
+
+
+def _localize(wall: datetime, tz: ZoneInfo) -> datetime:
+    # fold=0: a skipped wall time (spring forward) lands just after the gap, a repeated one
+    # (fall back) fires on its first occurrence only, so every wall-clock fire happens once.
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def _period_cached(expression: str, tz_name: str, now: datetime) -> Period:
+    tz = ZoneInfo(tz_name)
+    # Iterate in naive local wall time so "09:00 every Monday" stays 09:00 across DST changes.
+    wall_now = now.astimezone(tz).replace(tzinfo=None)
+    backwards = croniter(expression, wall_now + _SLACK)
+    start = _localize(backwards.get_prev(datetime), tz)
+    while start > now:
+        start = _localize(backwards.get_prev(datetime), tz)
+    forwards = croniter(expression, wall_now - _SLACK)
+    end = _localize(forwards.get_next(datetime), tz)
+    while end <= now:
+        end = _localize(forwards.get_next(datetime), tz)
+    return Period(start=start, end=end)
+
+
+def current_period(expression: str, tz: ZoneInfo, now: datetime) -> Period:
+    """The period containing `now`: the latest fire at or before now, and the next one after it."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return _period_cached(expression, tz.key, now.astimezone(UTC))
+
+
+def cadence(initiative: Initiative, plan: PlanSettings) -> str | None:
+    """The initiative's own cron, else the plan default; None when neither is usable."""
+    for expression in (initiative.pulse, plan.default_pulse):
+        if expression and valid_cron(expression):
+            return expression
+        if expression:
+            log.warning("Initiative %s: ignoring invalid cadence %r", initiative.key, expression)
+    return None
+
+
+def is_away(owner: Person, day: date) -> bool:
+    """Out of office on that day (both ends inclusive; an open end means a single bound)."""
+    if owner.away_from is None and owner.away_until is None:
+        return False
+    after_start = owner.away_from is None or owner.away_from <= day
+    before_end = owner.away_until is None or day <= owner.away_until
+    return after_start and before_end
+
+
+def is_holiday(holidays: list[Holiday], day: date) -> bool:
+    return any(holiday.start <= day <= holiday.end for holiday in holidays)
+
+
+def due_period(
+    initiative: Initiative,
+    owner: Person,
+    plan: PlanSettings,
+    holidays: list[Holiday],
+    now: datetime,
+) -> Period | None:
+    """The period whose pulse this initiative's owner should have now, or None for no pulse.
+
+    Only the current period counts: after downtime the owner gets this period's prompt, never a
+    burst of the periods that were missed.
+    """
+    if initiative.archived or initiative.status != InitiativeStatus.ACTIVE:
+        return None
+    if not owner.active or not owner.slack_id:
+        return None
+    expression = cadence(initiative, plan)
+    if expression is None:
+        return None
+    tz = owner_zone(owner, plan)
+    period = current_period(expression, tz, now)
+    first_day = period.start.astimezone(tz).date()
+    if is_away(owner, first_day) or is_holiday(holidays, first_day):
+        return None
+    return period
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When a person may be nudged: weekdays (0 = Monday) and a local start/end time."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, hours: str, days: str) -> WorkingHours:
+        """`09:00-18:00` and `mon-fri` (or a list such as `mon,wed,fri-sun`)."""
+        try:
+            start_text, end_text = (part.strip() for part in hours.split("-"))
+            start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
+        except ValueError:
+            raise ConfigurationError(
+                f"WORKING_HOURS {hours!r} is not a range like 09:00-18:00"
+            ) from None
+        if start >= end:
+            raise ConfigurationError(f"WORKING_HOURS {hours!r} must start before it ends")
+        chosen: set[int] = set()
+        for part in days.lower().replace(" ", "").split(","):
+            first, _, last = part.partition("-")
+            if first not in _DAYS or (last and last not in _DAYS):
+                raise ConfigurationError(
+                    f"WORKING_DAYS {days!r} is not a day list like mon-fri or mon,wed,fri"
+                )
+            a, b = _DAYS.index(first), _DAYS.index(last or first)
+            chosen.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        return cls(days=frozenset(chosen), start=start, end=end)
+
+    def contains(self, tz: ZoneInfo, now: datetime) -> bool:
+        local = now.astimezone(tz)
+        return local.weekday() in self.days and self.start <= local.time() < self.end

@@ -1,0 +1,1 @@
+"""The clock driver: `planpulse tick` and the in-process scheduler of `planpulse serve`."""

@@ -1,0 +1,122 @@
+"""One tick: everything due at `now`, once — pulses, reminders, escalations, daily jobs.
+
+Each step runs on its own so one failure (Slack down, a bad row) does not stop the others. Safe
+to run twice and beside a running server: the database, not this process, decides what is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.clock import utcnow
+from bot.errors import ConfigurationError
+from bot.services import Services
+from storage import pulses as queries
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+DIRECTORY_JOB = "directory_sync"
+
+
+@dataclass
+class TickReport:
+    """What each step returned (or the error that stopped it)."""
+
+    results: dict[str, object] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _pulses(services: Services, now: datetime) -> object:
+    from bot.pulses.delivery import deliver_pulses
+
+    return deliver_pulses(services, now)
+
+
+def _follow_ups(services: Services, now: datetime) -> object:
+    from bot.pulses.followup import send_follow_ups
+
+    return send_follow_ups(services, now)
+
+
+def _daily_directory_sync(services: Services, now: datetime) -> object:
+    """The people directory, once per UTC day across every process sharing the database."""
+    from bot.directory import sync_people
+
+    return run_once_per_period(
+        services, job=DIRECTORY_JOB, period=now.date().isoformat(), now=now, run=sync_people
+    )
+
+
+def run_once_per_period(
+    services: Services,
+    *,
+    job: str,
+    period: str,
+    now: datetime,
+    run: Callable[[Services, datetime], object],
+) -> object:
+    """Run `run` unless some process already ran it for `period`; a failed run is retried later."""
+    with session_scope(services.engine) as session:
+        run_id = queries.claim_job_run(session=session, job=job, period=period, now=now)
+    if run_id is None:
+        return None
+    try:
+        result = run(services, now)
+    except BaseException:
+        with session_scope(services.engine) as session:
+            queries.release_job_run(session=session, run_id=run_id)
+        raise
+    with session_scope(services.engine) as session:
+        queries.finish_job_run(session=session, run_id=run_id, now=now)
+    return result
+
+
+# Name → step, in order. Other areas add their per-tick work here (one line each).
+STEPS: dict[str, Callable[[Services, datetime], object]] = {
+    "pulses": _pulses,
+    "follow_ups": _follow_ups,
+    "directory": _daily_directory_sync,
+}
+
+
+def run_tick(services: Services, now: datetime) -> TickReport:
+    """Run every step once for `now`; a failing step is logged and the next one still runs."""
+    report = TickReport()
+    for name, step in STEPS.items():
+        try:
+            report.results[name] = step(services, now)
+        except Exception as exc:
+            log.exception("Tick step %s failed", name)
+            report.failed[name] = f"{type(exc).__name__}: {exc}"
+    return report
+
+
+def tick_command(args: argparse.Namespace) -> int:
+    """`planpulse tick`: one run of everything due now, then exit (for cron-driven deployments)."""
+    from bot.server import build_services
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if settings.slack_bot_token is None:
+        raise ConfigurationError(
+            "Missing SLACK_BOT_TOKEN: set it in the environment or .env "
+            "(create the Slack app from `planpulse manifest` to get the value)."
+        )
+    services = build_services(settings)
+    try:
+        report = run_tick(services, utcnow())
+    finally:
+        services.engine.dispose()
+    for name, result in report.results.items():
+        log.info("tick %s: %s", name, result)
+    # A failed step is logged and retried by the next tick; cron should not page on it.
+    return 0
