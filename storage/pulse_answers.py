@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -25,6 +25,14 @@ from storage.models import (
 
 def pulse_for_update(*, session: Session, pulse_id: int) -> PulseRequest | None:
     """The pulse row, locked until commit so two clicks on it answer one after the other."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE, and its driver opens the transaction only at the first
+        # write: a no-op UPDATE takes the write lock now, before anything is read.
+        session.exec(
+            update(PulseRequest)
+            .where(col(PulseRequest.id) == pulse_id)
+            .values(id=PulseRequest.id)
+        )
     statement = select(PulseRequest).where(PulseRequest.id == pulse_id).with_for_update()
     return session.exec(statement).first()
 

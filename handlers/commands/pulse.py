@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.clock import utcnow
+from bot.errors import UserError
 from bot.pulses.answers import pending_for
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
 from handlers.payload import payload_str
 from storage.db import session_scope
-from templates import render_json
+from templates import render_json, render_mrkdwn
 from templates.ids import PulseIds
 
 
@@ -25,32 +27,45 @@ def register(app: App, services: Services) -> None:
         user, response_url = payload_str(body, "user_id"), payload_str(body, "response_url")
         words = str(body.get("text") or "").split()
         now = utcnow()
-        with session_scope(services.engine) as session:
-            if not words:
-                pending, total = pending_for(session, person=user, now=now)
-                reply = render_json(
-                    "blocks/pulse_pending.json.j2",
-                    pending=pending,
-                    total=total,
-                    ids=PulseIds,
-                    command=command,
-                )
-            elif words[0].lower() == "away" and len(words) == 3:
-                dates = set_away(
-                    session, person=user, start_text=words[1], end_text=words[2], now=now
-                )
-                reply = render_json(
-                    "blocks/pulse_away.json.j2", start=dates.start, end=dates.end, command=command
-                )
-            elif words[0].lower() == "back" and len(words) == 1:
-                was = clear_away(session, person=user, now=now)
-                reply = render_json(
-                    "blocks/pulse_away_back.json.j2",
-                    was_away=was.end is not None,
-                    start=was.start,
-                    end=was.end,
-                )
-            else:
-                unknown = "" if words[0].lower() == "help" else " ".join(words)
-                reply = render_json("blocks/pulse_help.json.j2", command=command, unknown=unknown)
+        try:
+            reply = _reply(services, command=command, user=user, words=words, now=now)
+        except UserError as exc:
+            # Answered here: an exception right after ack() races with Bolt's reply (a 500).
+            reply = {
+                "text": render_mrkdwn("blocks/errors/user_error.txt.j2", message=exc.message),
+                "blocks": None,
+            }
         services.slack.respond(response_url, text=reply["text"], blocks=reply["blocks"])
+
+
+def _reply(
+    services: Services, *, command: str, user: str, words: list[str], now: datetime
+) -> dict[str, Any]:
+    """The ephemeral answer to one `/pulse` invocation (text and blocks)."""
+    with session_scope(services.engine) as session:
+        if not words:
+            pending, total = pending_for(session, person=user, now=now)
+            reply = render_json(
+                "blocks/pulse_pending.json.j2",
+                pending=pending,
+                total=total,
+                ids=PulseIds,
+                command=command,
+            )
+        elif words[0].lower() == "away" and len(words) == 3:
+            dates = set_away(session, person=user, start_text=words[1], end_text=words[2], now=now)
+            reply = render_json(
+                "blocks/pulse_away.json.j2", start=dates.start, end=dates.end, command=command
+            )
+        elif words[0].lower() == "back" and len(words) == 1:
+            was = clear_away(session, person=user, now=now)
+            reply = render_json(
+                "blocks/pulse_away_back.json.j2",
+                was_away=was.end is not None,
+                start=was.start,
+                end=was.end,
+            )
+        else:
+            unknown = "" if words[0].lower() == "help" else " ".join(words)
+            reply = render_json("blocks/pulse_help.json.j2", command=command, unknown=unknown)
+    return dict(reply)

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.clock import utcnow
+from bot.errors import UserError
 from bot.pulses.answers import record_answer, refresh_prompt
 from bot.pulses.details import InvalidDetails, pulse_id_from, read_details
 from bot.services import Services
@@ -42,6 +43,12 @@ def register(app: App, services: Services) -> None:
                 )
         except InvalidDetails as exc:
             ack(response_action="errors", errors=exc.errors)
+            return
+        except UserError as exc:  # not the owner, or the period ended while the modal was open
+            ack(
+                response_action="errors",
+                errors={exc.field or PulseDetailsIds.STATUS_BLOCK: exc.message},
+            )
             return
         ack()
         refresh_prompt(services, pulse_id=pulse_id, now=now)
