@@ -69,4 +69,6 @@ def classify(code: str, *, method: str, status: int | None = None) -> SlackError
     """The typed exception for one Slack error string (5xx is always `SlackUnavailable`)."""
     if status is not None and status >= 500:
         return SlackUnavailable(code, method=method, status=status)
+    if code == "invalid_arguments" and method.startswith("views."):
+        return InvalidBlocks(code, method=method, status=status)  # Slack's answer to a bad view
     return _BY_CODE.get(code, SlackError)(code, method=method, status=status)

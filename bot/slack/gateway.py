@@ -8,7 +8,6 @@ post can be found again with `find_tagged_messages` after a crash or a lost data
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,9 +110,10 @@ def retry_handlers() -> list[RetryHandler]:
     """429s honour Retry-After; dropped connections and 500/503 are retried a bounded number of times."""
     return [
         RateLimitErrorRetryHandler(max_retry_count=3),
+        # Connection failures only: a read timeout is not retried, because the post may have
+        # landed (a tagged post can be found again instead of being sent twice).
         ConnectionErrorRetryHandler(
-            max_retry_count=2,
-            error_types=[URLError, ConnectionResetError, RemoteDisconnected, socket.timeout],
+            max_retry_count=2, error_types=[URLError, ConnectionResetError, RemoteDisconnected]
         ),
         ServerErrorRetryHandler(max_retry_count=2),
     ]
