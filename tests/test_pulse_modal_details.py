@@ -268,3 +268,26 @@ def test_unreadable_metadata_is_a_plain_error(metadata):
 
     with pytest.raises(UserError, match="out of date"):
         pulse_id_from(metadata)
+
+
+def test_form_stays_within_modal_limits_for_a_huge_initiative(engine):
+    with session_scope(engine) as session:
+        owner = factories.person(session, slack_id="UBIG")
+        objective = factories.objective(session)
+        kpis = [
+            factories.kpi(
+                session, objective=objective, name="<&>" * 100, unit="&" * 30, target=1e12
+            )
+            for _ in range(60)
+        ]
+        initiative = factories.initiative(
+            session, owner=owner, team=factories.team(session), title="&" * 500, kpis=kpis
+        )
+        for _ in range(60):
+            factories.milestone(
+                session, initiative=initiative, due=date(2027, 1, 1), title="<!channel> &" * 30
+            )
+        pulse = make_pulse(session, initiative=initiative, due_at=MONDAY, next_due_at=NEXT_MONDAY)
+    with session_scope(engine) as session:
+        view = valid_view(details_view(session, pulse_id=pulse.id, person="UBIG", now=TUESDAY))
+    assert "20 more KPIs and 20 more milestones" in str(view["blocks"])
