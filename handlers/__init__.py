@@ -23,3 +23,12 @@ def register_all(app: App, services: Services) -> None:
     pulse_actions.register(app, services)
     pulse_command.register(app, services)
     pulse_views.register(app, services)
+    from handlers.actions import share as share_action
+    from handlers.commands import kpi as kpi_command
+    from handlers.commands import plan as plan_command
+    from handlers.events import home as home_event
+
+    share_action.register(app, services)
+    kpi_command.register(app, services)
+    plan_command.register(app, services)
+    home_event.register(app, services)

@@ -144,23 +144,35 @@ def recent_readings(
 ) -> dict[int, list[Reading]]:
     """The newest `per_kpi` readings of each KPI (all KPIs when `kpi_ids` is None), oldest first.
 
-    One query: a window over (kpi_id, as_of), which the ix_kpi_reading_kpi_as_of index serves.
-    Same-day readings are ordered by id because a correction is a newer row.
+    A correction is a newer row for the same day, so only the newest reading of each day counts.
+    One query: windows over (kpi_id, as_of), which the ix_kpi_reading_kpi_as_of index serves.
     """
     if kpi_ids is not None and not kpi_ids:
         return {}
-    rank = (
+    newest_of_day = (
         func.row_number()
         .over(
-            partition_by=col(KpiReading.kpi_id),
-            order_by=(col(KpiReading.as_of).desc(), col(KpiReading.id).desc()),
+            partition_by=(col(KpiReading.kpi_id), col(KpiReading.as_of)),
+            order_by=col(KpiReading.id).desc(),
         )
+        .label("newest_of_day")
+    )
+    daily = select(
+        col(KpiReading.kpi_id), col(KpiReading.value), col(KpiReading.as_of), newest_of_day
+    )
+    if kpi_ids is not None:
+        daily = daily.where(col(KpiReading.kpi_id).in_(kpi_ids))
+    days = daily.subquery()
+    rank = (
+        func.row_number()
+        .over(partition_by=days.c.kpi_id, order_by=days.c.as_of.desc())
         .label("rank")
     )
-    inner = select(col(KpiReading.kpi_id), col(KpiReading.value), col(KpiReading.as_of), rank)
-    if kpi_ids is not None:
-        inner = inner.where(col(KpiReading.kpi_id).in_(kpi_ids))
-    ranked = inner.subquery()
+    ranked = (
+        select(days.c.kpi_id, days.c.value, days.c.as_of, rank)
+        .where(days.c.newest_of_day == 1)
+        .subquery()
+    )
     rows = session.exec(
         select(ranked.c.kpi_id, ranked.c.value, ranked.c.as_of)
         .where(ranked.c.rank <= per_kpi)

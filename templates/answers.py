@@ -213,7 +213,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
         )
     if isinstance(answer, r.KpiChoices):
         packed = pack(
-            _items(answer.kpis, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "name": c[1]}),
+            _items(answer.kpis, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "kpi_name": c[1]}),
             total=answer.total,
             max_sections=budget,
         )

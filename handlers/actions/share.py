@@ -1,0 +1,72 @@
+""" "Share in channel" on a /kpi or /plan answer: post it for everyone, then drop the private copy."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.clock import utcnow
+from bot.reports import kpi_answer, plan_answer
+from bot.services import Services
+from bot.slack.errors import ChannelNotFound, NotInChannel, SlackError
+from handlers.payload import BadPayload, payload_str
+from storage.db import session_scope
+from templates.answers import (
+    Asked,
+    kpi_message,
+    parse_share_value,
+    plan_message,
+    share_failed_message,
+)
+from templates.ids import QueryIds
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    settings = services.settings
+
+    @app.action(QueryIds.SHARE)
+    def share(ack: Ack, body: dict[str, Any]) -> None:
+        # Read the payload before acking: Bolt 1.30 loses the ack of a listener that fails
+        # within its 10 ms polling interval after acking, and Slack would then see a 404.
+        user = payload_str(body, "user", "id")
+        channel = payload_str(body, "channel", "id")
+        response_url = payload_str(body, "response_url")
+        try:
+            command, text = parse_share_value(payload_str(body, "actions", 0, "value"))
+        except ValueError:
+            raise BadPayload("share button value is not ours") from None
+        ack()
+        asked = Asked(
+            command=command,
+            text=text,
+            kpi_command=settings.kpi_command,
+            plan_command=settings.plan_command,
+            shared_by=user,
+        )
+        # Answered again rather than copied from the button's message: the plan may have moved
+        # since, and the shared copy must say what is true now, as seen by the person sharing.
+        with session_scope(services.engine) as session:
+            if command == "kpi":
+                message = kpi_message(kpi_answer(session, text, utcnow()), asked)
+            else:
+                message = plan_message(plan_answer(session, text, user, utcnow()), asked)
+        try:
+            services.slack.post_message(
+                channel=channel, text=message["text"], blocks=message["blocks"]
+            )
+        except (NotInChannel, ChannelNotFound) as exc:
+            failed = share_failed_message(
+                exc.code if isinstance(exc, NotInChannel) else "channel_not_found"
+            )
+            services.slack.respond(response_url, text=failed["text"], blocks=failed["blocks"])
+            return
+        except SlackError as exc:
+            log.warning("sharing a %s answer failed: %s", command, exc.code)
+            failed = share_failed_message("unavailable")
+            services.slack.respond(response_url, text=failed["text"], blocks=failed["blocks"])
+            return
+        services.slack.respond(response_url, text=message["text"], delete_original=True)
