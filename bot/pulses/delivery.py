@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import TypeVar
 
@@ -276,7 +276,6 @@ def _recover_owner(
     now: datetime,
     report: DeliveryReport,
 ) -> None:
-    oldest_claim = min(p.claimed_at or now for p in stale)
     with session_scope(services.engine) as session:
         taken = [
             p
@@ -299,10 +298,10 @@ def _recover_owner(
         return
     channel = channel or owner.slack_id
     try:
+        # The whole DM, not "since the claim": that would compare our clock with Slack's, and
+        # a DM with the bot holds a few messages a week, so recovery (rare) reads little.
         tagged = services.slack.find_tagged_messages(
-            channel=channel,
-            event_type=messages.PULSE_EVENT,
-            oldest=oldest_claim - timedelta(minutes=1),
+            channel=channel, event_type=messages.PULSE_EVENT
         )
     except SlackError as exc:
         # Renewed claims wait another lease; never post without knowing what Slack has.
@@ -316,17 +315,19 @@ def _recover_owner(
     remaining = [p for p in taken if p.id not in found]
     expired = [p for p in remaining if p.next_due_at is not None and p.next_due_at <= now]
     current = [p for p in remaining if p not in expired]
+    claimed_at = {p.id: p.claimed_at or now for p in taken}
     with session_scope(services.engine) as session:
         for ts, group in groupby(
             sorted((found[p.id], p.id) for p in taken if p.id in found), key=lambda pair: pair[0]
         ):
             ids = [pulse_id for _, pulse_id in group]
+            # The post followed its claim within moments; the claim time is on our own clock.
             queries.mark_sent(
                 session=session,
                 pulse_ids=ids,
                 channel_id=channel,
                 message_ts=ts,
-                at=datetime.fromtimestamp(float(ts), UTC),
+                at=min(claimed_at[i] for i in ids),
             )
             report.found_in_slack += len(ids)
         if expired:
