@@ -340,14 +340,14 @@ class SlackGateway:
         )
         return _user(data["user"])
 
-    def list_channels(self) -> list[SlackChannel]:
-        """Public and private channels the bot can see, archived ones left out."""
+    def list_channels(self, *, include_archived: bool = False) -> list[SlackChannel]:
+        """Public channels, and the private ones the bot is in (archived ones only when asked)."""
         channels = []
         for data in self._pages(
             "conversations.list",
             lambda cursor: self.client.conversations_list(
                 types="public_channel,private_channel",
-                exclude_archived=True,
+                exclude_archived=not include_archived,
                 limit=DIRECTORY_PAGE,
                 cursor=cursor,
             ),

@@ -1,0 +1,283 @@
+"""The people directory: plan people ↔ Slack users (ID, name, timezone, active) and plan channels ↔ IDs.
+
+One paginated `users.list` per sync (Tier 2, so never `users.info` per person per message), on
+start-up and once a day from the tick. Admins hear once per person about an initiative owner
+Slack cannot reach, and once per channel about a plan channel the bot cannot post to; the open
+`Alert` row (kind + subject, unique while open) is what makes it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.services import Services
+from bot.slack.errors import SlackError
+from bot.slack.gateway import SlackChannel, SlackUser
+from storage import people as queries
+from storage.db import session_scope
+from storage.models import Person
+from storage.pulses import admins, open_alert_once, plan_settings
+from templates import render_json, render_mrkdwn
+
+log = logging.getLogger(__name__)
+
+OWNER_ALERT = "owner_unreachable"
+CHANNEL_ALERT = "channel_unreachable"
+
+
+@dataclass(frozen=True)
+class ChannelProblem:
+    ref: str  # as written in the plan: C… or #name
+    problem: str  # not_found | archived | not_member
+    channel_id: str | None
+    name: str
+    used_for: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnreachableOwner:
+    person_id: int
+    name: str
+    email: str | None
+    reason: str  # deactivated | not_in_slack
+    initiatives: tuple[tuple[str, str], ...]  # (key, title)
+
+
+@dataclass
+class DirectoryReport:
+    linked: int = 0  # plan people newly matched to a Slack ID by e-mail
+    refreshed: int = 0  # plan people whose name / timezone / active flag was refreshed
+    deactivated: list[str] = field(default_factory=list)
+    not_in_slack: list[str] = field(default_factory=list)
+    unreachable_owners: list[UnreachableOwner] = field(default_factory=list)
+    channel_problems: list[ChannelProblem] = field(default_factory=list)
+    admins_told: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.linked} linked, {self.refreshed} refreshed, "
+            f"{len(self.deactivated)} deactivated, {len(self.not_in_slack)} not in Slack, "
+            f"{len(self.channel_problems)} channel problem(s), {self.admins_told} admin DM(s)"
+        )
+
+
+def sync_people(services: Services, now: datetime) -> DirectoryReport:
+    """Refresh every plan person from Slack, check the plan's channels, tell admins what is new."""
+    users = services.slack.list_users()
+    report = DirectoryReport()
+    with session_scope(services.engine) as session:
+        unreachable = _match_people(session, users, report, now)
+        owners = _unreachable_owners(session, unreachable)
+        channel_refs = _channel_refs(session)
+    channels = services.slack.list_channels(include_archived=True) if channel_refs else []
+    with session_scope(services.engine) as session:
+        report.channel_problems = _check_channels(session, channel_refs, channels)
+    report.unreachable_owners = owners
+    _alert_admins(services, report, now)
+    if report.deactivated or report.not_in_slack or report.channel_problems:
+        log.warning("People directory: %s", report.summary())
+    return report
+
+
+def resolve_channel(channels: list[SlackChannel], ref: str) -> SlackChannel | None:
+    """The channel a plan names, by ID (`C…`) or `#name`."""
+    if ref.startswith("#"):
+        return next((c for c in channels if c.name == ref[1:]), None)
+    return next((c for c in channels if c.id == ref), None)
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+def _match_people(
+    session: Any, users: list[SlackUser], report: DirectoryReport, now: datetime
+) -> dict[int, tuple[Person, str]]:
+    """Link and refresh every plan person; those Slack cannot reach, with the reason."""
+    unreachable: dict[int, tuple[Person, str]] = {}
+    by_id = {u.id: u for u in users}
+    by_email = {u.email.lower(): u for u in users if u.email}
+    people = queries.all_people(session=session)
+    taken = {p.slack_id for p in people if p.slack_id}
+    for person in people:
+        user = by_id.get(person.slack_id) if person.slack_id else None
+        if user is None and person.slack_id is None and person.email:
+            user = by_email.get(person.email.lower())
+            if user is not None and user.id in taken:
+                log.warning("Slack user %s is already linked to another plan person", user.id)
+                user = None
+            if user is not None:
+                taken.add(user.id)
+                report.linked += 1
+        if user is None:
+            report.not_in_slack.append(_label(person))
+            if person.id is not None:
+                unreachable[person.id] = (person, "not_in_slack")
+            continue
+        queries.apply_slack_profile(
+            session=session,
+            person=person,
+            slack_id=user.id,
+            name=user.real_name or user.name,
+            tz=user.tz,
+            active=not user.deleted,
+            email=user.email,
+            now=now,
+        )
+        report.refreshed += 1
+        if user.deleted:
+            report.deactivated.append(_label(person))
+            if person.id is not None:
+                unreachable[person.id] = (person, "deactivated")
+    return unreachable
+
+
+def _unreachable_owners(
+    session: Any, unreachable: dict[int, tuple[Person, str]]
+) -> list[UnreachableOwner]:
+    """Only unreachable people who own active initiatives matter to admins."""
+    owned = queries.active_initiatives_by_owner(session=session, owner_ids=unreachable)
+    return [
+        UnreachableOwner(
+            person_id=person_id,
+            name=_label(unreachable[person_id][0]),
+            email=unreachable[person_id][0].email,
+            reason=unreachable[person_id][1],
+            initiatives=tuple((i.key, i.title) for i in initiatives),
+        )
+        for person_id, initiatives in sorted(owned.items())
+    ]
+
+
+def _label(person: Person) -> str:
+    return person.name or person.email or person.slack_id or f"person {person.id}"
+
+
+# --- channels -------------------------------------------------------------------------------
+
+
+def _channel_refs(session: Any) -> dict[str, list[str]]:
+    """Every channel the plan names → what it is used for."""
+    refs: dict[str, list[str]] = {}
+    for team in queries.teams_with_channels(session=session):
+        refs.setdefault(str(team.channel), []).append(f"team {team.key}")
+    settings = plan_settings(session=session)
+    if settings.decisions_channel:
+        refs.setdefault(settings.decisions_channel, []).append("decision polls")
+    if settings.alerts_channel:
+        refs.setdefault(settings.alerts_channel, []).append("alerts")
+    return refs
+
+
+def _check_channels(
+    session: Any, refs: dict[str, list[str]], channels: list[SlackChannel]
+) -> list[ChannelProblem]:
+    problems = []
+    resolved: dict[str, str | None] = {}
+    for ref, used_for in refs.items():
+        channel = resolve_channel(channels, ref)
+        resolved[ref] = channel.id if channel is not None and not channel.is_archived else None
+        problem = (
+            "not_found"
+            if channel is None
+            else "archived"
+            if channel.is_archived
+            else "not_member"
+            if not channel.is_member
+            else None
+        )
+        if problem is not None:
+            problems.append(
+                ChannelProblem(
+                    ref=ref,
+                    problem=problem,
+                    channel_id=channel.id if channel else None,
+                    name=channel.name if channel else ref.lstrip("#"),
+                    used_for=tuple(used_for),
+                )
+            )
+    for team in queries.teams_with_channels(session=session):
+        queries.set_team_channel_id(
+            session=session, team=team, channel_id=resolved.get(str(team.channel))
+        )
+    return problems
+
+
+# --- telling the admins ---------------------------------------------------------------------
+
+
+def _alert_admins(services: Services, report: DirectoryReport, now: datetime) -> None:
+    """Claim one open alert per problem; only a fresh claim sends DMs, a cleared problem resolves."""
+    messages: list[tuple[str, list[Any]]] = []
+    with session_scope(services.engine) as session:
+        for owner in report.unreachable_owners:
+            subject = f"person:{owner.person_id}"
+            detail = {"reason": owner.reason, "initiatives": [k for k, _ in owner.initiatives]}
+            if open_alert_once(
+                session=session, kind=OWNER_ALERT, subject=subject, detail=detail, now=now
+            ):
+                messages.append(_owner_message(owner))
+        for problem in report.channel_problems:
+            subject = f"channel:{problem.ref}:{problem.problem}"
+            detail = {"ref": problem.ref, "problem": problem.problem}
+            if open_alert_once(
+                session=session, kind=CHANNEL_ALERT, subject=subject, detail=detail, now=now
+            ):
+                messages.append(_channel_message(problem))
+        queries.resolve_cleared_alerts(
+            session=session,
+            kind=OWNER_ALERT,
+            still_open=[f"person:{o.person_id}" for o in report.unreachable_owners],
+            now=now,
+        )
+        queries.resolve_cleared_alerts(
+            session=session,
+            kind=CHANNEL_ALERT,
+            still_open=[f"channel:{p.ref}:{p.problem}" for p in report.channel_problems],
+            now=now,
+        )
+        recipients = [p.slack_id for p in admins(session=session) if p.slack_id]
+        if not recipients and messages:
+            log.warning("The plan has no admin in Slack; telling its leaders instead")
+            recipients = [p.slack_id for p in queries.leaders(session=session) if p.slack_id]
+    if messages and not recipients:
+        log.warning(
+            "Nobody to tell about %d directory problem(s): no admin or leader", len(messages)
+        )
+    for text, blocks in messages:
+        for slack_id in recipients:
+            try:
+                services.slack.post_message(channel=slack_id, text=text, blocks=blocks)
+                report.admins_told += 1
+            except SlackError as exc:
+                log.warning("Could not DM admin %s about the directory: %s", slack_id, exc.code)
+
+
+def _owner_message(owner: UnreachableOwner) -> tuple[str, list[Any]]:
+    initiatives = [{"key": k, "title": t} for k, t in owner.initiatives]
+    context = {
+        "person_name": owner.name,
+        "email": owner.email,
+        "reason": owner.reason,
+        "initiatives": initiatives,
+    }
+    return (
+        render_mrkdwn("blocks/directory/owner_unreachable.txt.j2", **context),
+        render_json("blocks/directory/owner_unreachable.json.j2", **context),
+    )
+
+
+def _channel_message(problem: ChannelProblem) -> tuple[str, list[Any]]:
+    context = {
+        "ref": problem.ref,
+        "problem": problem.problem,
+        "channel_id": problem.channel_id or "",
+        "channel_name": problem.name,
+        "used_for": list(problem.used_for),
+    }
+    return (
+        render_mrkdwn("blocks/directory/channel_problem.txt.j2", **context),
+        render_json("blocks/directory/channel_problem.json.j2", **context),
+    )
