@@ -268,3 +268,39 @@ def test_pending_lists_sent_unanswered_open_pulses(engine, plan):
         )
     with session_scope(engine) as session:
         assert pending_for(session, person="UOWNER", now=TUESDAY) == ([], 0)
+
+
+def test_concurrent_identical_answers_write_one(engine, plan):
+    """Two clicks arriving at once (two threads, two transactions): the pulse row lock orders them."""
+    import threading
+
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def click():
+        barrier.wait()
+        try:
+            with session_scope(engine) as session:
+                results.append(
+                    record_answer(
+                        session,
+                        pulse_id=plan["pulse"],
+                        person="UOWNER",
+                        status="on_track",
+                        kpi_values={plan["kpi"]: 5.0},
+                        now=TUESDAY,
+                    )
+                )
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(r.created for r in results) == [False, False, False, True]
+    assert len(answers(engine)) == 1
+    with Session(engine) as session:
+        assert len(session.exec(select(KpiReading)).all()) == 1

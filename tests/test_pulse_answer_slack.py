@@ -315,3 +315,14 @@ def test_details_from_someone_else_are_refused(bot, standin, prompt):
     assert body["response_action"] == "errors"
     assert "Only the owner" in next(iter(body["errors"].values()))
     assert answers(bot.services.engine) == []
+
+
+def test_answer_is_kept_when_slack_refuses_the_dm_update(bot, standin, prompt):
+    standin.fail_next("chat.update", status=200, error="message_not_found")
+    click(bot, PulseIds.ON_TRACK, prompt["portal"])
+    [failed] = standin.wait_for("chat.update")
+    bot.wait_idle()
+    assert not failed.ok
+    [answer] = answers(bot.services.engine)
+    assert answer.status == "on_track"
+    assert standin.calls("response_url") == []  # nothing to apologise for: the answer counts
