@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot import reports as r
-from templates import Trusted, render_json, render_mrkdwn
+from templates import Trusted, escape_mrkdwn, render_json, render_mrkdwn
 from templates.ids import QueryIds
 
 SECTION_CHARS = 3000  # Slack's limit for a section's text
@@ -25,6 +25,7 @@ HOME_BLOCKS = 100
 # Blocks a message template may add around its lists (heading, fields, blockers, "and N more"
 # notes, footer); lists share what is left.
 MESSAGE_FIXED_BLOCKS = 12
+BLOCKERS_CHARS = 2900  # the blockers section, with its heading, stays under 3000
 SHARE_VALUE_CHARS = 1500  # a button value may be 2000; the query is cut well below that
 
 T = TypeVar("T")
@@ -35,6 +36,19 @@ class Packed:
     sections: list[Trusted]
     shown: int  # how many counted items are in the sections
     more: int  # how many were left out
+
+
+def fit(text: str | None, limit: int) -> str:
+    """Raw text cut so that, once the template escapes it, it is at most `limit` characters."""
+    text = text or ""
+    if len(escape_mrkdwn(text)) <= limit:
+        return text
+    size = 0
+    for index, char in enumerate(text):
+        size += len(escape_mrkdwn(char))
+        if size > limit - 1:
+            return text[:index] + "…"
+    return text
 
 
 def _cut(line: str) -> str:
@@ -213,7 +227,9 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
         )
     if isinstance(answer, r.KpiChoices):
         packed = pack(
-            _items(answer.kpis, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "kpi_name": c[1]}),
+            _items(
+                answer.kpis, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "kpi_name": c[1]}
+            ),
             total=answer.total,
             max_sections=budget,
         )
@@ -225,10 +241,18 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
             more=packed.more,
             **asked.footer(),
         )
+    packed = pack(
+        _items(
+            answer.suggestions, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "kpi_name": c[1]}
+        ),
+        total=len(answer.suggestions),
+        max_sections=budget,
+    )
     return render_json(
         "blocks/kpi_no_match.json.j2",
         query=answer.query,
         suggestions=answer.suggestions,
+        sections=packed.sections,
         **asked.footer(),
     )
 
@@ -272,6 +296,7 @@ def _card_message(card: r.InitiativeCard, asked: Asked) -> dict[str, Any]:
     return render_json(
         "blocks/plan_card.json.j2",
         c=card,
+        blockers=fit(card.pulse.blockers if card.pulse else None, BLOCKERS_CHARS),
         milestone_sections=milestones.sections,
         more_milestones=milestones.more,
         dependency_sections=dependencies.sections,
