@@ -102,8 +102,9 @@ def run_tick(services: Services, now: datetime) -> TickReport:
 
 def tick_command(args: argparse.Namespace) -> int:
     """`planpulse tick`: one run of everything due now, then exit (for cron-driven deployments)."""
-    from bot.server import build_services
     from bot.settings import load_settings
+    from bot.slack.gateway import SlackGateway
+    from storage.db import ensure_schema, make_engine
 
     settings = load_settings()
     if settings.slack_bot_token is None:
@@ -111,7 +112,12 @@ def tick_command(args: argparse.Namespace) -> int:
             "Missing SLACK_BOT_TOKEN: set it in the environment or .env "
             "(create the Slack app from `planpulse manifest` to get the value)."
         )
-    services = build_services(settings)
+    # No Bolt app here: a cron job needs the database and the Web API, nothing that listens.
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    services = Services(
+        settings=settings, engine=engine, slack=SlackGateway.from_settings(settings)
+    )
     try:
         report = run_tick(services, utcnow())
     finally:
