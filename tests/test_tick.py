@@ -1,0 +1,127 @@
+"""The tick: every step once, failures isolated, daily jobs decided by a row, `planpulse tick`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from scheduler import tick
+from scheduler.tick import run_once_per_period, run_tick
+from storage.models import JobRun, PulseRequest, PulseState
+from tests import factories
+
+MONDAY = datetime(2027, 1, 4, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def plan(engine):
+    with Session(engine) as session:
+        factories.plan_settings(session)
+        alice = factories.person(session, slack_id="UALICE", tz="America/New_York")
+        factories.initiative(session, owner=alice, team=factories.team(session, lead=alice))
+        session.commit()
+    return engine
+
+
+@pytest.fixture
+def directory_syncs(monkeypatch):
+    """Stands in for `bot.directory.sync_people` and counts its runs."""
+    runs: list[datetime] = []
+    module = types.ModuleType("bot.directory")
+    module.sync_people = lambda services, now: runs.append(now) or "synced"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bot.directory", module)
+    return runs
+
+
+def test_tick_runs_every_step(plan, services, standin, directory_syncs):
+    report = run_tick(services, MONDAY)
+    assert report.ok, report.failed
+    assert report.results["pulses"].sent == 1
+    assert report.results["directory"] == "synced"
+    assert len(standin.calls("chat.postMessage")) == 1
+    # Reminders come from the same tick, a day later.
+    later = run_tick(services, MONDAY + timedelta(days=1))
+    assert later.results["follow_ups"].reminders == 1
+
+
+def test_a_failing_step_does_not_stop_the_others(plan, services, standin, monkeypatch, caplog):
+    def broken(services, now):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setitem(tick.STEPS, "pulses", broken)
+    monkeypatch.setitem(tick.STEPS, "directory", broken)
+    report = run_tick(services, MONDAY)
+    assert set(report.failed) == {"pulses", "directory"}
+    assert "follow_ups" in report.results
+    assert "Tick step pulses failed" in caplog.text
+
+
+def test_directory_sync_once_a_day_across_processes(plan, services, standin, directory_syncs):
+    for minutes in (0, 1, 30, 500):
+        run_tick(services, MONDAY + timedelta(minutes=minutes))
+    assert directory_syncs == [MONDAY]
+    run_tick(services, datetime(2027, 1, 5, 0, 1, tzinfo=UTC))
+    assert len(directory_syncs) == 2
+    with Session(plan) as session:
+        runs = session.exec(select(JobRun).order_by(JobRun.id)).all()
+    assert [(r.job, r.period) for r in runs] == [
+        ("directory_sync", "2027-01-04"),
+        ("directory_sync", "2027-01-05"),
+    ]
+    assert all(r.finished_at is not None for r in runs)
+
+
+def test_a_failed_daily_job_is_tried_again(engine, services):
+    attempts: list[datetime] = []
+
+    def flaky(services, now):
+        attempts.append(now)
+        if len(attempts) == 1:
+            raise RuntimeError("Slack down")
+        return "ok"
+
+    with pytest.raises(RuntimeError):
+        run_once_per_period(services, job="j", period="p", now=MONDAY, run=flaky)
+    assert run_once_per_period(services, job="j", period="p", now=MONDAY, run=flaky) == "ok"
+    assert run_once_per_period(services, job="j", period="p", now=MONDAY, run=flaky) is None
+    assert len(attempts) == 2
+
+
+def _cli(env_overrides: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "tick"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_planpulse_tick_runs_once_and_exits_zero(plan, settings, standin, tmp_path):
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "SLACK_BOT_TOKEN": standin.workspace.bot_token,
+        "SLACK_API_URL": standin.api_url,
+    }
+    first = _cli(env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = _cli(env, tmp_path)  # safe to run twice
+    assert second.returncode == 0, second.stderr
+    assert len(standin.calls("chat.postMessage")) == 1
+    with Session(plan) as session:
+        assert session.exec(select(PulseRequest)).one().state == PulseState.SENT
+
+
+def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path):
+    result = _cli({"DATABASE_URL": database_url}, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
