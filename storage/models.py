@@ -205,6 +205,8 @@ class Initiative(SQLModel, table=True):
 
 class InitiativeKpi(SQLModel, table=True):
     __tablename__ = "initiative_kpi"
+    # The primary key serves "KPIs of an initiative"; this serves "initiatives behind a KPI".
+    __table_args__ = (Index("ix_initiative_kpi_kpi_id", "kpi_id"),)
 
     initiative_id: int = Field(foreign_key="initiative.id", primary_key=True)
     kpi_id: int = Field(foreign_key="kpi.id", primary_key=True)

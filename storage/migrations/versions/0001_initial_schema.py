@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:39:07.345890
+Create Date: 2026-11-26 13:47:46.973075
 """
 
 from collections.abc import Sequence
@@ -224,6 +224,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("initiative_id", "kpi_id"),
     )
+    with op.batch_alter_table("initiative_kpi", schema=None) as batch_op:
+        batch_op.create_index("ix_initiative_kpi_kpi_id", ["kpi_id"], unique=False)
+
     op.create_table(
         "kpi_reading",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -487,6 +490,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_kpi_reading_kpi_as_of")
 
     op.drop_table("kpi_reading")
+    with op.batch_alter_table("initiative_kpi", schema=None) as batch_op:
+        batch_op.drop_index("ix_initiative_kpi_kpi_id")
+
     op.drop_table("initiative_kpi")
     op.drop_table("team_member")
     with op.batch_alter_table("kpi", schema=None) as batch_op:
