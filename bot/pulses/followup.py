@@ -21,6 +21,8 @@ from storage.models import Initiative, Person, PulseRequest
 
 log = logging.getLogger(__name__)
 
+# One header block plus one per initiative stays within Slack's 50 blocks a message.
+MAX_ESCALATIONS_PER_MESSAGE = 40
 REMINDED = "reminded"
 ESCALATED = "escalated"
 
@@ -119,7 +121,9 @@ def send_escalations(
         by_lead[key].append((pulse, initiative, owner))
         leads[key] = lead if key is not None else None
     for key, items in by_lead.items():
-        _escalate(services, leads[key], items, now, report)
+        for start in range(0, len(items), MAX_ESCALATIONS_PER_MESSAGE):
+            chunk = items[start : start + MAX_ESCALATIONS_PER_MESSAGE]
+            _escalate(services, leads[key], chunk, now, report)
 
 
 def _escalate(
