@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -114,6 +115,19 @@ def pulses_in_message(*, session: Session, channel_id: str, message_ts: str) -> 
     return list(session.exec(statement))
 
 
+def _still_open(person_id: int, now: datetime) -> list[Any]:
+    """This person's pulses on live initiatives whose period has not ended at `now`."""
+    return [
+        Initiative.owner_id == person_id,
+        col(Initiative.archived).is_(False),
+        (col(PulseRequest.next_due_at).is_(None)) | (col(PulseRequest.next_due_at) > now),
+    ]
+
+
+def _unanswered() -> list[Any]:
+    return [PulseRequest.state == PulseState.SENT, col(PulseRequest.answered_at).is_(None)]
+
+
 def pending_pulses(
     *, session: Session, person_id: int, now: datetime, limit: int
 ) -> Sequence[tuple[PulseRequest, Initiative]]:
@@ -121,13 +135,7 @@ def pending_pulses(
     statement = (
         select(PulseRequest, Initiative)
         .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
-        .where(
-            Initiative.owner_id == person_id,
-            col(Initiative.archived).is_(False),
-            PulseRequest.state == PulseState.SENT,
-            col(PulseRequest.answered_at).is_(None),
-            (col(PulseRequest.next_due_at).is_(None)) | (col(PulseRequest.next_due_at) > now),
-        )
+        .where(*_still_open(person_id, now), *_unanswered())
         .order_by(col(PulseRequest.due_at), col(Initiative.key))
         .limit(limit)
     )
@@ -139,15 +147,23 @@ def count_pending_pulses(*, session: Session, person_id: int, now: datetime) -> 
         select(func.count())
         .select_from(PulseRequest)
         .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
-        .where(
-            Initiative.owner_id == person_id,
-            col(Initiative.archived).is_(False),
-            PulseRequest.state == PulseState.SENT,
-            col(PulseRequest.answered_at).is_(None),
-            (col(PulseRequest.next_due_at).is_(None)) | (col(PulseRequest.next_due_at) > now),
-        )
+        .where(*_still_open(person_id, now), *_unanswered())
     )
     return int(session.exec(statement).one())
+
+
+def answered_open_pulses(
+    *, session: Session, person_id: int, now: datetime, limit: int
+) -> Sequence[tuple[PulseRequest, Initiative]]:
+    """Pulses this person answered whose period has not ended: the answer can still change."""
+    statement = (
+        select(PulseRequest, Initiative)
+        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
+        .where(*_still_open(person_id, now), col(PulseRequest.answered_at).is_not(None))
+        .order_by(col(PulseRequest.answered_at).desc(), col(Initiative.key))
+        .limit(limit)
+    )
+    return list(session.exec(statement))
 
 
 def add_row(*, session: Session, row: PulseAnswer | KpiReading) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.errors import NotAllowed, UserError
-from bot.pulses.answers import pending_for, record_answer
+from bot.pulses.answers import pulses_of, record_answer
 from storage.db import session_scope
 from storage.models import (
     AuditEntry,
@@ -243,12 +243,12 @@ def test_bad_answers_change_nothing(engine, plan, kwargs, message):
         assert session.get(Initiative, plan["initiative"]).dark_since is not None
 
 
-def test_pending_lists_sent_unanswered_open_pulses(engine, plan):
+def test_my_pulses_lists_pending_and_still_changeable_answers(engine, plan):
     with session_scope(engine) as session:
         initiative = session.get(Initiative, plan["initiative"])
-        owner_id = initiative.owner_id
-        team_id = initiative.team_id
-        other = Initiative(key="crm", title="CRM cleanup", owner_id=owner_id, team_id=team_id)
+        other = Initiative(
+            key="crm", title="CRM cleanup", owner_id=initiative.owner_id, team_id=initiative.team_id
+        )
         session.add(other)
         session.flush()
         make_pulse(
@@ -259,15 +259,25 @@ def test_pending_lists_sent_unanswered_open_pulses(engine, plan):
             state=PulseState.CLAIMED,
         )
     with session_scope(engine) as session:
-        pending, total = pending_for(session, person="UOWNER", now=TUESDAY)
-        assert ([p.initiative_key for p in pending], total) == (["portal-beta"], 1)
-        assert pending_for(session, person="UOWNER", now=NEXT_MONDAY) == ([], 0)
-        assert pending_for(session, person="UNOBODY", now=TUESDAY) == ([], 0)
+        mine = pulses_of(session, person="UOWNER", now=TUESDAY)
+        assert [p.initiative_key for p in mine.pending] == ["portal-beta"]
+        assert (mine.total_pending, mine.answered) == (1, [])
+        assert pulses_of(session, person="UOWNER", now=NEXT_MONDAY).pending == []
+        assert pulses_of(session, person="UNOBODY", now=TUESDAY).pending == []
         record_answer(
-            session, pulse_id=plan["pulse"], person="UOWNER", status="on_track", now=TUESDAY
+            session, pulse_id=plan["pulse"], person="UOWNER", status="at_risk", now=TUESDAY
         )
     with session_scope(engine) as session:
-        assert pending_for(session, person="UOWNER", now=TUESDAY) == ([], 0)
+        mine = pulses_of(session, person="UOWNER", now=TUESDAY)
+        assert mine.pending == [] and mine.total_pending == 0
+        [answered] = mine.answered
+        assert (answered.pulse_id, answered.status, answered.answered_at) == (
+            plan["pulse"],
+            "at_risk",
+            TUESDAY,
+        )
+        # Once the period ends, the answer can no longer change, so it is not listed.
+        assert pulses_of(session, person="UOWNER", now=NEXT_MONDAY).answered == []
 
 
 def test_concurrent_identical_answers_write_one(engine, plan):

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from sqlmodel import Session, select
 
-from bot.pulses.answers import PendingPulse
+from bot.pulses.answers import ListedPulse, MyPulses
 from storage.db import session_scope
 from storage.models import AuditEntry, Person, PulseAnswer, PulseState
 from templates import render_json
@@ -119,6 +119,57 @@ def test_answering_from_the_list_uses_the_same_handler_and_refreshes_the_list(bo
     assert "No pulse check waits" in refreshed.params["text"]
 
 
+def test_an_answer_can_be_changed_from_the_list_until_the_period_ends(bot, standin, plan):
+    from templates.ids import PulseDetailsIds as Details
+
+    bot.action(
+        bot.block_action_payload(
+            PulseIds.ON_TRACK, str(plan["pending"]), user_id="UALICE", channel_id="CGENERAL"
+        )
+    )
+    bot.wait_idle()
+    standin.reset_calls()
+    blocks = reply_to(bot, standin)["blocks"]
+    assert not [b for b in blocks if b["type"] == "actions"]
+    [change] = [b["accessory"] for b in blocks if "accessory" in b]
+    assert (change["action_id"], change["value"]) == (PulseIds.ADD_DETAILS, str(plan["pending"]))
+
+    bot.action(
+        bot.block_action_payload(
+            change["action_id"], change["value"], user_id="UALICE", channel_id="CGENERAL"
+        )
+    )
+    [updated] = standin.wait_for("views.update")
+    bot.wait_idle()
+    view = standin.view(updated.params["view_id"])
+    status_block = next(b for b in view["blocks"] if b.get("block_id") == Details.STATUS_BLOCK)
+    assert status_block["element"]["initial_option"]["value"] == "on_track"
+
+    values = {
+        Details.STATUS_BLOCK: {
+            Details.STATUS: {"type": "radio_buttons", "selected_option": {"value": "off_track"}}
+        }
+    }
+    response = bot.view_submission(
+        bot.view_submission_payload(
+            Details.VIEW,
+            values,
+            user_id="UALICE",
+            private_metadata=view["private_metadata"],
+            view_id=updated.params["view_id"],
+        )
+    )
+    assert response.status_code == 200 and "errors" not in response.text
+    bot.wait_idle()
+    with Session(bot.services.engine) as session:
+        statuses = session.exec(select(PulseAnswer.status).order_by(PulseAnswer.id)).all()
+        audited = session.exec(
+            select(AuditEntry).where(AuditEntry.entity == "pulse").order_by(AuditEntry.id)
+        ).all()
+    assert statuses == ["on_track", "off_track"]
+    assert [(a.before or {}).get("status") for a in audited] == [None, "on_track"]
+
+
 def test_nothing_pending(bot, standin, plan):
     reply = reply_to(bot, standin, user_id="UCFO")  # not even in the plan
     assert "Nothing to answer" in json.dumps(reply["blocks"])
@@ -189,32 +240,34 @@ def test_anything_else_gets_help(bot, standin, plan, text):
 # --- every template of this module, at its limits ------------------------------------------------
 
 
-def pending(n: int) -> list[PendingPulse]:
+def listed(n: int, *, status: str | None = None) -> list[ListedPulse]:
     now = real_now()
     return [
-        PendingPulse(
+        ListedPulse(
             pulse_id=10_000_000 + i,
             initiative_key="k" * 100,
             initiative_title="& <!channel> " * 40,
             asked_at=now,
             closes_at=now,
+            status=status,
+            answered_at=now if status else None,
         )
         for i in range(n)
     ]
 
 
-@pytest.mark.parametrize(("shown", "total"), [(0, 0), (1, 1), (20, 20), (20, 57)])
-def test_pending_template_within_limits(shown, total):
+@pytest.mark.parametrize(
+    ("shown", "total", "answered"), [(0, 0, 0), (1, 1, 0), (0, 0, 5), (20, 20, 5), (20, 57, 5)]
+)
+def test_pending_template_within_limits(shown, total, answered):
+    mine = MyPulses(
+        pending=listed(shown), total_pending=total, answered=listed(answered, status="off_track")
+    )
     message = valid_message(
-        render_json(
-            "blocks/pulse_pending.json.j2",
-            pending=pending(shown),
-            total=total,
-            ids=PulseIds,
-            command="/pulse",
-        )
+        render_json("blocks/pulse_pending.json.j2", mine=mine, ids=PulseIds, command="/pulse")
     )
     assert ("37 more" in json.dumps(message["blocks"])) == (total == 57)
+    assert json.dumps(message["blocks"]).count("Change answer") == answered
 
 
 def test_away_help_and_back_templates_within_limits():

@@ -37,7 +37,9 @@ DONE: Literal["done"] = "done"
 MilestoneUpdate = date | Literal["done"]
 CONFIDENCE_RANGE = range(1, 6)
 BLOCKERS_MAX = 3000
-PENDING_LIMIT = 20  # two blocks each keeps the /pulse list under a message's 50 blocks
+# Within a message's 50 blocks: two per pending pulse, one per answered pulse, a few headings.
+PENDING_LIMIT = 20
+ANSWERED_LIMIT = 5
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,23 @@ class RecordedAnswer:
 
 
 @dataclass(frozen=True)
-class PendingPulse:
-    """A prompt the owner can still answer."""
+class ListedPulse:
+    """A pulse the owner can still answer, or whose answer they can still change."""
 
     pulse_id: int
     initiative_key: str
     initiative_title: str
     asked_at: datetime | None
     closes_at: datetime | None
+    status: str | None = None  # the current answer, when there is one
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MyPulses:
+    pending: list[ListedPulse]
+    total_pending: int
+    answered: list[ListedPulse]
 
 
 def local_today(session: Session, person: Person, now: datetime) -> date:
@@ -311,29 +322,41 @@ def _milestone_state(milestone: Milestone) -> dict[str, Any]:
     }
 
 
-def pending_for(
-    session: Session, *, person: str, now: datetime, limit: int = PENDING_LIMIT
-) -> tuple[list[PendingPulse], int]:
-    """`person`'s prompts that were sent, are unanswered and still open; and how many there are."""
+def pulses_of(session: Session, *, person: str, now: datetime) -> MyPulses:
+    """`person`'s open pulses: sent and unanswered (with a count), and answered but still changeable."""
     row = queries.person_by_slack_id(session=session, slack_id=person)
     if row is None or row.id is None:
-        return [], 0
-    rows = queries.pending_pulses(session=session, person_id=row.id, now=now, limit=limit)
+        return MyPulses(pending=[], total_pending=0, answered=[])
     pending = [
-        PendingPulse(
-            pulse_id=pulse.id,
-            initiative_key=initiative.key,
-            initiative_title=initiative.title,
-            asked_at=pulse.sent_at or pulse.due_at,
-            closes_at=pulse.next_due_at,
+        _listed(pulse, initiative, None)
+        for pulse, initiative in queries.pending_pulses(
+            session=session, person_id=row.id, now=now, limit=PENDING_LIMIT
         )
-        for pulse, initiative in rows
-        if pulse.id is not None
     ]
     total = len(pending)
-    if total == limit:
+    if total == PENDING_LIMIT:
         total = queries.count_pending_pulses(session=session, person_id=row.id, now=now)
-    return pending, total
+    answered = [
+        _listed(pulse, initiative, queries.latest_answer(session=session, pulse_id=pulse.id))
+        for pulse, initiative in queries.answered_open_pulses(
+            session=session, person_id=row.id, now=now, limit=ANSWERED_LIMIT
+        )
+        if pulse.id is not None
+    ]
+    return MyPulses(pending=pending, total_pending=total, answered=answered)
+
+
+def _listed(pulse: PulseRequest, initiative: Initiative, answer: PulseAnswer | None) -> ListedPulse:
+    assert pulse.id is not None
+    return ListedPulse(
+        pulse_id=pulse.id,
+        initiative_key=initiative.key,
+        initiative_title=initiative.title,
+        asked_at=pulse.sent_at or pulse.due_at,
+        closes_at=pulse.next_due_at,
+        status=answer.status if answer else None,
+        answered_at=answer.answered_at if answer else None,
+    )
 
 
 def refresh_prompt(services: Services, *, pulse_id: int, now: datetime) -> bool:

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 
 from bot.clock import utcnow
 from bot.errors import UserError
-from bot.pulses.answers import pending_for, record_answer, refresh_prompt
+from bot.pulses.answers import pulses_of, record_answer, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
 from bot.services import Services
 from handlers.payload import BadPayload, optional_str, payload_str
@@ -49,11 +49,10 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         if response_url and body.get("container", {}).get("is_ephemeral"):
             # Answered from the `/pulse` list: show the list without the answered one.
             with session_scope(services.engine) as session:
-                pending, total = pending_for(session, person=user, now=now)
+                mine = pulses_of(session, person=user, now=now)
             reply = render_json(
                 "blocks/pulse_pending.json.j2",
-                pending=pending,
-                total=total,
+                mine=mine,
                 ids=PulseIds,
                 command=services.settings.pulse_command,
             )

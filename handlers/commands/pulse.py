@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 
 from bot.clock import utcnow
 from bot.errors import UserError
-from bot.pulses.answers import pending_for
+from bot.pulses.answers import pulses_of
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
 from handlers.payload import payload_str
@@ -44,11 +44,9 @@ def _reply(
     """The ephemeral answer to one `/pulse` invocation (text and blocks)."""
     with session_scope(services.engine) as session:
         if not words:
-            pending, total = pending_for(session, person=user, now=now)
             reply = render_json(
                 "blocks/pulse_pending.json.j2",
-                pending=pending,
-                total=total,
+                mine=pulses_of(session, person=user, now=now),
                 ids=PulseIds,
                 command=command,
             )
