@@ -30,11 +30,15 @@ def pulse_for_update(*, session: Session, pulse_id: int) -> PulseRequest | None:
         # SQLite ignores FOR UPDATE, and its driver opens the transaction only at the first
         # write: a no-op UPDATE takes the write lock now, before anything is read.
         session.exec(
-            update(PulseRequest)
-            .where(col(PulseRequest.id) == pulse_id)
-            .values(id=PulseRequest.id)
+            update(PulseRequest).where(col(PulseRequest.id) == pulse_id).values(id=PulseRequest.id)
         )
-    statement = select(PulseRequest).where(PulseRequest.id == pulse_id).with_for_update()
+    statement = (
+        select(PulseRequest)
+        .where(PulseRequest.id == pulse_id)
+        .with_for_update()
+        # Re-read the locked row even if this session loaded it before taking the lock.
+        .execution_options(populate_existing=True)
+    )
     return session.exec(statement).first()
 
 
