@@ -326,3 +326,15 @@ def test_answer_is_kept_when_slack_refuses_the_dm_update(bot, standin, prompt):
     [answer] = answers(bot.services.engine)
     assert answer.status == "on_track"
     assert standin.calls("response_url") == []  # nothing to apologise for: the answer counts
+
+
+def test_add_details_after_the_period_ended_says_so(bot, standin, prompt):
+    with session_scope(bot.services.engine) as session:
+        pulse = session.get(PulseRequest, prompt["portal"])
+        pulse.next_due_at = real_now() - timedelta(minutes=1)
+        session.add(pulse)
+    _payload, opened, updated = open_details(bot, standin, prompt)
+    assert opened.ok
+    view = standin.view(updated.params["view_id"])
+    assert "submit" not in view
+    assert "closed when its period ended" in json.dumps(view)
