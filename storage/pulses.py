@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -26,6 +27,16 @@ from storage.models import (
     PulseState,
     Team,
 )
+
+
+@dataclass(frozen=True)
+class SentPrompt:
+    """One posted prompt message and the pulses it carries."""
+
+    pulse_ids: Sequence[int]
+    channel: str
+    ts: str
+    at: datetime
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -78,14 +89,15 @@ def claim_pulses(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[Pu
     """
     if not rows:
         return []
-    values = [{**row, "state": PulseState.CLAIMED} for row in rows]
     statement = (
         _insert(session, PulseRequest)
-        .values(values)
         .on_conflict_do_nothing(index_elements=["initiative_id", "period"])
         .returning(col(PulseRequest.id))
     )
-    ids = [row[0] for row in session.connection().execute(statement)]
+    values = [{**row, "state": PulseState.CLAIMED} for row in rows]
+    # One executemany (SQLAlchemy batches it as multi-row INSERTs with RETURNING): one compile.
+    result = session.connection().execute(statement, values)
+    ids = [row[0] for row in result]
     return pulses_by_ids(session=session, pulse_ids=ids)
 
 
@@ -99,16 +111,28 @@ def pulses_by_ids(*, session: Session, pulse_ids: Iterable[int]) -> list[PulseRe
     return list(session.exec(statement))
 
 
-def mark_sent(
-    *, session: Session, pulse_ids: Sequence[int], channel_id: str, message_ts: str, at: datetime
-) -> None:
-    """Record where a prompt landed; rows another process already settled are left alone."""
-    session.connection().execute(
-        update(PulseRequest)
-        .where(
-            col(PulseRequest.id).in_(list(pulse_ids)), col(PulseRequest.state) == PulseState.CLAIMED
+def mark_sent(*, session: Session, sent: Sequence[SentPrompt]) -> None:
+    """Record where each prompt landed; rows another process already settled are left alone."""
+    if not sent:
+        return
+    table = PulseRequest.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("pulse_id"), table.c.state == PulseState.CLAIMED)
+        .values(
+            state=PulseState.SENT,
+            sent_at=bindparam("at"),
+            channel_id=bindparam("channel"),
+            message_ts=bindparam("ts"),
         )
-        .values(state=PulseState.SENT, sent_at=at, channel_id=channel_id, message_ts=message_ts)
+    )
+    session.connection().execute(
+        statement,
+        [
+            {"pulse_id": pulse_id, "at": prompt.at, "channel": prompt.channel, "ts": prompt.ts}
+            for prompt in sent
+            for pulse_id in prompt.pulse_ids
+        ],
     )
 
 

@@ -204,10 +204,10 @@ def _mark_posted(
     if not posted:
         return
     with session_scope(services.engine) as session:
-        for ids, channel, ts in posted:
-            queries.mark_sent(
-                session=session, pulse_ids=ids, channel_id=channel, message_ts=ts, at=now
-            )
+        queries.mark_sent(
+            session=session,
+            sent=[queries.SentPrompt(ids, channel, ts, now) for ids, channel, ts in posted],
+        )
 
 
 def _release(services: Services, pulses: Sequence[PulseRequest]) -> None:
@@ -315,21 +315,17 @@ def _recover_owner(
     remaining = [p for p in taken if p.id not in found]
     expired = [p for p in remaining if p.next_due_at is not None and p.next_due_at <= now]
     current = [p for p in remaining if p not in expired]
-    claimed_at = {p.id: p.claimed_at or now for p in taken}
     with session_scope(services.engine) as session:
-        for ts, group in groupby(
-            sorted((found[p.id], p.id) for p in taken if p.id in found), key=lambda pair: pair[0]
-        ):
-            ids = [pulse_id for _, pulse_id in group]
-            # The post followed its claim within moments; the claim time is on our own clock.
-            queries.mark_sent(
-                session=session,
-                pulse_ids=ids,
-                channel_id=channel,
-                message_ts=ts,
-                at=min(claimed_at[i] for i in ids),
-            )
-            report.found_in_slack += len(ids)
+        # The post followed its claim within moments; the claim time is on our own clock.
+        queries.mark_sent(
+            session=session,
+            sent=[
+                queries.SentPrompt([p.id], channel, found[p.id], p.claimed_at or now)
+                for p in taken
+                if p.id is not None and p.id in found
+            ],
+        )
+        report.found_in_slack += sum(1 for p in taken if p.id in found)
         if expired:
             queries.mark_failed(
                 session=session,

@@ -31,6 +31,7 @@ class Period:
         return self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=1024)
 def valid_cron(expression: str) -> bool:
     """Five fields, as the plan file promises (croniter would also take a sixth, for seconds)."""
     return len(expression.split()) == 5 and croniter.is_valid(expression)

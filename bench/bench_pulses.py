@@ -1,0 +1,262 @@
+"""Pulse fan-out to 5,000 owners against the stand-in: API calls, time, duplicates, lost pulses.
+
+Two periods in one run, on one database and one stand-in (in this process, so its call records
+and fault injection are at hand):
+
+1. Clean: `deliver_pulses` for period one. Reported: Web API calls per delivered pulse (goal
+   ≤ 1.05), and the pipeline's time per pulse against a plain loop of `chat_postMessage` calls
+   sending the very same messages (text, blocks, metadata) to the same stand-in (goal ≤ 1.5x).
+2. Faults: period two with 10% of Web API calls answered 429 (Retry-After 0 or 1, chosen at
+   random) and a simulated crash (a BaseException, like a killed process: nothing after it runs)
+   right after half of the prompts were posted; then a second tick once the crashed claims'
+   lease has expired. Reported: duplicates (goal 0) and lost pulses (goal 0).
+
+Run: .venv/bin/python -m bench.bench_pulses [--owners 5000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, SQLModel, select
+
+from bot.pulses.delivery import CLAIM_LEASE, deliver_pulses, tagged_pulse_ids
+from bot.services import Services
+from bot.settings import load_settings
+from bot.slack.gateway import SlackGateway, make_web_client
+from standin import StandIn, User, Workspace
+from standin.server import _Failure
+from storage.db import alembic_config, make_engine
+from storage.models import Initiative, Person, PlanSettings, PulseRequest, PulseState, Team
+
+TIMEZONES = ("America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Europe/London")
+PERIOD_ONE = datetime(2027, 1, 4, 18, tzinfo=UTC)  # Monday 09:00 has passed in all four zones
+PERIOD_TWO = PERIOD_ONE + timedelta(days=7)
+GOAL_CALLS_PER_PULSE = 1.05
+GOAL_TIME_RATIO = 1.5
+RATE_LIMITED_SHARE = 0.10
+
+
+class SimulatedCrash(BaseException):
+    """Not an Exception: nothing in the pipeline may catch it, as nothing survives a kill -9."""
+
+
+class CrashingGateway(SlackGateway):
+    def __init__(self, client: Any, crash_after_posts: int) -> None:
+        super().__init__(client)
+        self.left = crash_after_posts
+
+    def post_message(self, **kwargs: Any) -> Any:
+        posted = super().post_message(**kwargs)
+        self.left -= 1
+        if self.left == 0:
+            raise SimulatedCrash
+        return posted
+
+
+def build_plan(database_url: str, standin: StandIn, owners: int) -> None:
+    from alembic import command
+
+    engine = make_engine(database_url)
+    SQLModel.metadata.create_all(engine)
+    command.stamp(alembic_config(engine), "head")
+    with Session(engine) as session:
+        session.add(PlanSettings(id=1, timezone="America/New_York", default_pulse="0 9 * * mon"))
+        people = []
+        for n in range(owners + 1):
+            uid = f"UB{n:06d}"
+            tz = TIMEZONES[n % len(TIMEZONES)]
+            standin.workspace.add_user(User(id=uid, name=f"owner{n}", tz=tz))
+            people.append({"id": n + 1, "slack_id": uid, "name": f"Owner {n}", "tz": tz})
+        session.execute(insert(Person), people)
+        session.add(Team(id=1, key="delivery", name="Delivery", lead_id=1))
+        session.flush()
+        session.execute(
+            insert(Initiative),
+            [
+                {
+                    "key": f"initiative-{n}",
+                    "title": f"Initiative {n}: move service requests to the portal",
+                    "owner_id": n + 2,
+                    "team_id": 1,
+                }
+                for n in range(owners)
+            ],
+        )
+        session.commit()
+    engine.dispose()
+
+
+def services_for(database_url: str, standin: StandIn) -> Services:
+    settings = load_settings(
+        database_url=database_url,
+        slack_bot_token=standin.workspace.bot_token,
+        slack_api_url=standin.api_url,
+        slack_app_token=None,
+    )
+    engine = make_engine(settings.database_url)
+    return Services(settings=settings, engine=engine, slack=SlackGateway.from_settings(settings))
+
+
+def plain_loop(standin: StandIn, sent: list[dict[str, Any]]) -> float:
+    """The same messages through a bare WebClient: what Slack's own cost looks like here."""
+    client = make_web_client(token=standin.workspace.bot_token, base_url=standin.api_url)
+    started = time.perf_counter()
+    for params in sent:
+        client.chat_postMessage(
+            channel=params["channel"],
+            text=params["text"],
+            blocks=params["blocks"],
+            metadata=params["metadata"],
+        )
+    return time.perf_counter() - started
+
+
+def inject_rate_limits(standin: StandIn, share: float, seed: int = 11) -> threading.Event:
+    """Answer `share` of all Web API calls with 429 (Retry-After 0 or 1) until the event is set."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+    stop = threading.Event()
+    original = standin._take_failure
+
+    def take_failure(method: str) -> _Failure | None:
+        if stop.is_set():
+            return original(method)
+        with lock:
+            limited = rng.random() < share
+            retry_after = rng.choice((0, 1))
+        if limited:
+            return _Failure("ratelimited", 429, retry_after, 1, 0.0)
+        return original(method)
+
+    standin._take_failure = take_failure  # type: ignore[method-assign]
+    return stop
+
+
+def clean_run(services: Services, standin: StandIn, owners: int) -> dict[str, Any]:
+    standin.reset_calls()
+    started = time.perf_counter()
+    report = deliver_pulses(services, PERIOD_ONE)
+    pipeline = time.perf_counter() - started
+    calls = standin.calls()
+    posted = [c.params for c in calls if c.method == "chat.postMessage" and c.ok]
+    assert report.sent == owners, report
+    standin.reset_calls()
+    plain = plain_loop(standin, posted)
+    return {
+        "delivered": report.sent,
+        "api_calls": len(calls),
+        "calls_per_pulse": len(calls) / report.sent,
+        "pipeline_s": pipeline,
+        "plain_s": plain,
+        "pipeline_ms_per_pulse": 1000 * pipeline / report.sent,
+        "plain_ms_per_pulse": 1000 * plain / len(posted),
+        "ratio": pipeline / plain,
+    }
+
+
+def faulty_run(services: Services, standin: StandIn, owners: int) -> dict[str, Any]:
+    standin.reset_calls()
+    stop_limits = inject_rate_limits(standin, RATE_LIMITED_SHARE)
+    crashing = Services(
+        services.settings, services.engine, CrashingGateway(services.slack.client, owners // 2)
+    )
+    started = time.perf_counter()
+    crashed = False
+    try:
+        deliver_pulses(crashing, PERIOD_TWO)
+    except SimulatedCrash:
+        crashed = True
+    first_tick = time.perf_counter() - started
+    second = deliver_pulses(services, PERIOD_TWO + CLAIM_LEASE + timedelta(minutes=1))
+    total = time.perf_counter() - started
+    stop_limits.set()
+
+    calls = standin.calls()
+    with Session(services.engine) as session:
+        rows = session.exec(
+            select(PulseRequest).where(PulseRequest.due_at >= PERIOD_TWO - timedelta(days=1))  # type: ignore[operator]
+        ).all()
+    ids = {row.id for row in rows}
+    # Every pulse of period two counted in the messages Slack actually stored.
+    shown: Counter[int] = Counter()
+    for call in calls:
+        if call.method == "chat.postMessage" and call.ok:
+            payload = (call.params.get("metadata") or {}).get("event_payload") or {}
+            shown.update(i for i in tagged_pulse_ids(payload) if i in ids)
+    duplicates = sum(count - 1 for count in shown.values() if count > 1)
+    lost = owners - len(shown)
+    return {
+        "crashed": crashed,
+        "rate_limited": sum(1 for c in calls if c.error == "ratelimited"),
+        "api_calls": len(calls),
+        "history_calls": sum(1 for c in calls if c.method == "conversations.history"),
+        "found_in_slack": second.found_in_slack,
+        "resent_after_crash": second.sent,
+        "rows_sent": sum(1 for r in rows if r.state == PulseState.SENT),
+        "rows": len(rows),
+        "duplicates": duplicates,
+        "lost": lost,
+        "first_tick_s": first_tick,
+        "total_s": total,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--owners", type=int, default=5000)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        standin = StandIn(Workspace.default()).start()
+        try:
+            build_plan(database_url, standin, args.owners)
+            services = services_for(database_url, standin)
+            clean = clean_run(services, standin, args.owners)
+            faults = faulty_run(services, standin, args.owners)
+            services.engine.dispose()
+        finally:
+            standin.stop()
+
+    backend = database_url.split(":", 1)[0]
+    print(f"## Pulse fan-out ({args.owners} owners, {backend}, stand-in in process)\n")
+    print("| run | figure | measured | goal | met |")
+    print("|---|---|---|---|---|")
+    rows = [
+        ("clean", "Web API calls per delivered pulse", f"{clean['calls_per_pulse']:.3f} ({clean['api_calls']} / {clean['delivered']})", f"≤ {GOAL_CALLS_PER_PULSE}", clean["calls_per_pulse"] <= GOAL_CALLS_PER_PULSE),
+        ("clean", "pipeline time per pulse", f"{clean['pipeline_ms_per_pulse']:.2f} ms ({clean['pipeline_s']:.1f} s)", "", None),
+        ("clean", "plain chat_postMessage loop per message", f"{clean['plain_ms_per_pulse']:.2f} ms ({clean['plain_s']:.1f} s)", "", None),
+        ("clean", "pipeline / plain loop", f"{clean['ratio']:.2f}x", f"≤ {GOAL_TIME_RATIO}x", clean["ratio"] <= GOAL_TIME_RATIO),
+        ("faults", "calls answered 429", f"{faults['rate_limited']} of {faults['api_calls']}", "10%", None),
+        ("faults", "crash mid-way, then a second tick", f"crashed={faults['crashed']}; {faults['found_in_slack']} found in Slack, {faults['resent_after_crash']} sent by the second tick ({faults['history_calls']} history reads)", "", None),
+        ("faults", "duplicates", str(faults["duplicates"]), "0", faults["duplicates"] == 0),
+        ("faults", "lost pulses", f"{faults['lost']} (rows sent: {faults['rows_sent']}/{faults['rows']})", "0", faults["lost"] == 0),
+        ("faults", "time, both ticks", f"{faults['total_s']:.0f} s (429 waits included)", "", None),
+    ]  # fmt: skip
+    for run, figure, measured, goal, met in rows:
+        verdict = "" if met is None else ("yes" if met else "NO")
+        print(f"| {run} | {figure} | {measured} | {goal} | {verdict} |")
+    ok = (
+        clean["calls_per_pulse"] <= GOAL_CALLS_PER_PULSE
+        and clean["ratio"] <= GOAL_TIME_RATIO
+        and faults["duplicates"] == 0
+        and faults["lost"] == 0
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
