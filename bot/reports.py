@@ -277,7 +277,8 @@ def _health_of(inputs: q.HealthInputs, now: datetime, tz: str, day: date) -> Hea
     return initiative_health(
         pulse_status=inputs.last_pulse.status if inputs.last_pulse else None,
         kpi_healths=[
-            kpi_health(kpi, reading.value if reading else None, day) for kpi, reading in inputs.kpis
+            kpi_health(kpi, readings[-1].value if readings else None, day)
+            for kpi, readings in inputs.kpis
         ],
         # The earliest open milestone is missed whenever any is: checking it is enough.
         any_milestone_missed=first_open is not None and milestone_missed(first_open, now, tz),
@@ -358,10 +359,7 @@ def kpi_answer(session: Session, query: str, now: datetime) -> KpiAnswer:
 
 def initiative_card(session: Session, initiative: Initiative, now: datetime) -> InitiativeCard:
     tz, day = plan_day(session, now)
-    data = q.initiative_card(session=session, initiative=initiative)
-    readings = q.recent_readings(
-        session=session, kpi_ids=[k.id or 0 for k, _ in data.health.kpis], per_kpi=SPARK_HISTORY
-    )
+    data = q.initiative_card(session=session, initiative=initiative, history=SPARK_HISTORY)
     return InitiativeCard(
         key=initiative.key,
         title=initiative.title,
@@ -375,7 +373,7 @@ def initiative_card(session: Session, initiative: Initiative, now: datetime) -> 
         pulse=data.health.last_pulse,
         milestones=[_milestone_line(m, now, tz) for m in data.milestones],
         dependencies=[_dependency_line(row) for row in data.dependencies],
-        kpis=[kpi_line(k, readings.get(k.id or 0, []), day) for k, _ in data.health.kpis],
+        kpis=[kpi_line(k, readings, day) for k, readings in data.health.kpis],
     )
 
 

@@ -80,7 +80,7 @@ class HealthInputs:
     """What initiative health is computed from, fetched for many initiatives at once."""
 
     last_pulse: LastPulse | None = None
-    kpis: list[tuple[Kpi, Reading | None]] = field(default_factory=list)
+    kpis: list[tuple[Kpi, list[Reading]]] = field(default_factory=list)  # readings oldest first
     earliest_open_milestone: Milestone | None = None
 
 
@@ -207,11 +207,10 @@ def _like_pattern(text: str) -> str:
 def find_kpis(*, session: Session, query: str, limit: int) -> Page[Kpi]:
     """A KPI whose key is exactly `query`, else those whose key or name contains it."""
     needle = query.strip().lower()
-    exact = session.exec(
-        select(Kpi).where(func.lower(Kpi.key) == needle, col(Kpi.archived).is_(False))
-    ).first()
-    if exact is not None:
-        return Page(rows=[exact], total=1)
+    for condition in (col(Kpi.key) == query.strip(), func.lower(Kpi.key) == needle):
+        exact = session.exec(select(Kpi).where(condition, col(Kpi.archived).is_(False))).first()
+        if exact is not None:
+            return Page(rows=[exact], total=1)
     pattern = _like_pattern(needle)
     matches = and_(
         col(Kpi.archived).is_(False),
@@ -296,8 +295,17 @@ def last_pulses(*, session: Session, initiative_ids: Sequence[int]) -> dict[int,
     }
 
 
-def health_inputs(*, session: Session, initiative_ids: Sequence[int]) -> dict[int, HealthInputs]:
-    """Last pulse, linked KPIs with their latest reading, and earliest open milestone, in 4 queries."""
+def health_inputs(
+    *,
+    session: Session,
+    initiative_ids: Sequence[int],
+    history: int = 1,
+    milestones: Sequence[Milestone] | None = None,
+) -> dict[int, HealthInputs]:
+    """Last pulse, linked KPIs with their last `history` readings, earliest open milestone.
+
+    Four queries, or three when the caller already holds the initiatives' `milestones`.
+    """
     inputs = {initiative_id: HealthInputs() for initiative_id in initiative_ids}
     if not inputs:
         return inputs
@@ -309,42 +317,40 @@ def health_inputs(*, session: Session, initiative_ids: Sequence[int]) -> dict[in
         .where(col(InitiativeKpi.initiative_id).in_(initiative_ids), col(Kpi.archived).is_(False))
         .order_by(col(Kpi.key))
     ).all()
-    latest = recent_readings(
-        session=session, kpi_ids=sorted({k.id or 0 for _, k in links}), per_kpi=1
+    readings = recent_readings(
+        session=session, kpi_ids=sorted({k.id or 0 for _, k in links}), per_kpi=history
     )
     for initiative_id, kpi in links:
-        newest = latest.get(kpi.id or 0)
-        inputs[initiative_id].kpis.append((kpi, newest[-1] if newest else None))
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=col(Milestone.initiative_id),
-            order_by=(col(Milestone.due), col(Milestone.id)),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(col(Milestone.id), rank)
-        .where(
-            col(Milestone.initiative_id).in_(initiative_ids),
-            Milestone.status == MilestoneStatus.OPEN,
-            col(Milestone.archived).is_(False),
-        )
-        .subquery()
-    )
-    for milestone in session.exec(
-        select(Milestone).join(ranked, ranked.c.id == col(Milestone.id)).where(ranked.c.rank == 1)
-    ).all():
-        inputs[milestone.initiative_id].earliest_open_milestone = milestone
+        inputs[initiative_id].kpis.append((kpi, readings.get(kpi.id or 0, [])))
+    # Filtered by initiative only, in SQL: with a status condition SQLite prefers the
+    # (status, due) index and walks every open milestone of the plan instead.
+    if milestones is None:
+        milestones = session.exec(
+            select(Milestone)
+            .where(col(Milestone.initiative_id).in_(initiative_ids))
+            .order_by(col(Milestone.due), col(Milestone.id))
+        ).all()
+    for milestone in sorted(milestones, key=lambda m: (m.due, m.id or 0)):
+        health = inputs[milestone.initiative_id]
+        if (
+            health.earliest_open_milestone is None
+            and milestone.status == MilestoneStatus.OPEN
+            and not milestone.archived
+        ):
+            health.earliest_open_milestone = milestone
     return inputs
 
 
 def initiative_by_key(*, session: Session, key: str) -> Initiative | None:
-    return session.exec(
-        select(Initiative).where(
-            func.lower(Initiative.key) == key.strip().lower(), col(Initiative.archived).is_(False)
-        )
-    ).first()
+    """The live initiative with this key; the exact key uses the unique index, any case scans."""
+    key = key.strip()
+    for condition in (col(Initiative.key) == key, func.lower(Initiative.key) == key.lower()):
+        found = session.exec(
+            select(Initiative).where(condition, col(Initiative.archived).is_(False))
+        ).first()
+        if found is not None:
+            return found
+    return None
 
 
 def initiative_keys(*, session: Session) -> list[str]:
@@ -353,8 +359,10 @@ def initiative_keys(*, session: Session) -> list[str]:
     )
 
 
-def initiative_card(*, session: Session, initiative: Initiative) -> InitiativeCardData:
-    """Everything the /plan card shows about one initiative."""
+def initiative_card(
+    *, session: Session, initiative: Initiative, history: int = 1
+) -> InitiativeCardData:
+    """Everything the /plan card shows about one initiative (KPIs with `history` readings)."""
     assert initiative.id is not None
     team = session.get(Team, initiative.team_id)
     milestones = session.exec(
@@ -387,7 +395,12 @@ def initiative_card(*, session: Session, initiative: Initiative) -> InitiativeCa
         else None,
         milestones=list(milestones),
         dependencies=dependencies,
-        health=health_inputs(session=session, initiative_ids=[initiative.id])[initiative.id],
+        health=health_inputs(
+            session=session,
+            initiative_ids=[initiative.id],
+            history=history,
+            milestones=milestones,
+        )[initiative.id],
     )
 
 
