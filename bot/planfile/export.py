@@ -18,7 +18,15 @@ from bot.planfile.state import document_from_state
 from bot.planfile.tables import document_to_tables
 from storage.db import session_scope
 
-_Dumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):
+    """Never writes &anchors/*aliases (PyYAML would for a date object used twice): plan files
+    refuse them, so an export must import again as it is."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def exported_document(engine: Engine) -> dict[str, Any]:
