@@ -329,3 +329,46 @@ def test_prompt_message_shows_recorded_answers_without_buttons(plan, services, s
 def test_delivery_module_constants_are_sane():
     assert delivery.OWNERS_PER_BATCH >= 1
     assert 1 + 3 * messages.MAX_PULSES_PER_MESSAGE <= 50
+
+
+def test_stale_claim_of_an_ended_period_is_closed_not_sent(plan, services, standin):
+    deliver_pulses(services, MONDAY)
+    crash_time = datetime(2027, 1, 11, 14, 1, tzinfo=UTC)
+    [row] = [_claim(plan, initiative_id=1, owner_id=1, claimed_at=crash_time)]
+    standin.reset_calls()
+    # Back only after the period ended: that week's prompt is history, not something to send.
+    report = deliver_pulses(services, datetime(2027, 1, 18, 14, 30, tzinfo=UTC))
+    assert report.expired == 1
+    [closed] = [r for r in pulses(plan) if r.id == row.id]
+    assert closed.state == PulseState.FAILED and "period ended" in closed.error
+    to_alice = posts(standin, "UALICE")
+    assert len(to_alice) == 1  # only the new period's prompt
+    assert row.id not in tagged_pulse_ids(to_alice[0].params["metadata"]["event_payload"])
+
+
+def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, services, standin):
+    # First prompt ever for Alice: no DM conversation is known to look in (see the report).
+    crash_time = datetime(2027, 1, 4, 14, 1, tzinfo=UTC)
+    with Session(plan, expire_on_commit=False) as session:
+        [row] = queries.claim_pulses(
+            session=session,
+            rows=[
+                {
+                    "initiative_id": 1,
+                    "owner_id": 1,
+                    "period": "2027-01-04T14:00:00Z",
+                    "due_at": datetime(2027, 1, 4, 14, tzinfo=UTC),
+                    "next_due_at": datetime(2027, 1, 11, 14, tzinfo=UTC),
+                    "claimed_at": crash_time,
+                }
+            ],
+        )
+        session.commit()
+    standin.fail_next("conversations.history", status=200, error="channel_not_found")
+    report = deliver_pulses(services, crash_time + CLAIM_LEASE + timedelta(minutes=1))
+    assert report.errors and report.found_in_slack == 0
+    sent_ids = set()
+    for call in posts(standin, "UALICE"):
+        sent_ids |= tagged_pulse_ids(call.params["metadata"]["event_payload"])
+    assert row.id not in sent_ids  # not re-sent without knowing
+    assert [r.state for r in pulses(plan) if r.id == row.id] == [PulseState.CLAIMED]

@@ -304,9 +304,17 @@ def _recover_owner(
             channel=channel, event_type=messages.PULSE_EVENT
         )
     except SlackError as exc:
-        # Renewed claims wait another lease; never post without knowing what Slack has.
+        # Renewed claims wait another lease; never post without knowing what Slack has. Once
+        # the period is over there is nothing left to deliver: close them as failed.
         log.warning("Cannot check %s for crashed pulses: %s", channel, exc.code)
         report.errors.append(f"recovery {owner.slack_id}: {exc.code}")
+        over = [p.id for p in taken if p.id and p.next_due_at and p.next_due_at <= now]
+        if over:
+            with session_scope(services.engine) as session:
+                queries.mark_failed(
+                    session=session, pulse_ids=over, error=f"unverified after a crash: {exc.code}"
+                )
+            report.expired += len(over)
         return
     found: dict[int, str] = {}
     for message in tagged:
