@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from standin.api import METHODS, ApiError, Ephemeral, Message, SlackState
+from standin.socket_mode import SocketModeConnection, accept_key
 from standin.validation import Invalid, check_blocks
 from standin.workspace import Workspace
 
@@ -71,7 +72,9 @@ class StandIn:
         self._calls: list[Call] = []
         self._changed = threading.Condition(self.state.lock)
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: dict[str, list[float]] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._sockets: list[SocketModeConnection] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,6 +91,8 @@ class StandIn:
         return self
 
     def stop(self) -> None:
+        for connection in self.socket_connections():
+            connection.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -176,6 +181,11 @@ class StandIn:
                 _Failure(error, status, retry_after if status == 429 else None, times, delay)
             )
 
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Make the next `times` calls of `method` answer normally, but only after `seconds`."""
+        with self._changed:
+            self._delays.setdefault(method, []).extend([seconds] * times)
+
     def issue_trigger(self, user_id: str | None = None) -> str:
         """A trigger_id as Slack puts in an interaction payload (usable once, for 3 seconds)."""
         with self._changed:
@@ -213,6 +223,36 @@ class StandIn:
             stored = self.state.views.get(view_id)
             return dict(stored.view) if stored else None
 
+    # --- Socket Mode ------------------------------------------------------------------------
+
+    def socket_connections(self) -> list[SocketModeConnection]:
+        with self._changed:
+            return [c for c in self._sockets if not c.closed]
+
+    def wait_for_socket(self, timeout: float = 10.0) -> SocketModeConnection:
+        """Block until an app has connected in Socket Mode (and been sent `hello`)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                open_ = [c for c in self._sockets if not c.closed]
+                if open_:
+                    return open_[-1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no Socket Mode connection within {timeout}s")
+                self._changed.wait(remaining)
+
+    def send_envelope(
+        self, kind: str, payload: dict[str, Any], *, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Deliver a `slash_commands` / `interactive` / `events_api` envelope; the ack's payload."""
+        return self.wait_for_socket(timeout).envelope(kind, payload, timeout=timeout)
+
+    def _socket_opened(self, connection: SocketModeConnection) -> None:
+        with self._changed:
+            self._sockets.append(connection)
+            self._record(Call("socket_mode.connect", {}, time.time(), True))
+
     # --- request handling (called by _Handler threads) ----------------------------------------
 
     def _record(self, call: Call) -> None:
@@ -238,6 +278,11 @@ class StandIn:
         now = time.time()
         entry = METHODS.get(method)
         failure = self._take_failure(method)
+        with self._changed:
+            delays = self._delays.get(method)
+            delay = delays.pop(0) if delays else 0.0
+        if delay:
+            time.sleep(delay)
         if failure is not None:
             if failure.delay:
                 time.sleep(failure.delay)
@@ -365,7 +410,28 @@ class _Handler(BaseHTTPRequestHandler):
         return str(token) if token else None
 
     def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/socket-mode":
+            self._upgrade_to_socket_mode()
+            return
         self.do_POST()
+
+    def _upgrade_to_socket_mode(self) -> None:
+        key = self.headers.get("Sec-WebSocket-Key")
+        if (self.headers.get("Upgrade") or "").lower() != "websocket" or not key:
+            self._send(400, b"websocket upgrade expected", "text/plain")
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        self.end_headers()
+        self.wfile.flush()
+        connection = SocketModeConnection(
+            self.connection, self.rfile, self.standin.workspace.app_id
+        )
+        self.standin._socket_opened(connection)
+        connection.serve()
+        self.close_connection = True
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage.models import ProcessedEvent
 
@@ -19,9 +19,10 @@ def claim_event(*, session: Session, event_id: str, now: datetime) -> bool:
         insert(ProcessedEvent)
         .values(event_id=event_id, received_at=now)
         .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(col(ProcessedEvent.event_id))
     )
-    result = session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: through the ORM session PostgreSQL reports rowcount -1 here.
+    return session.connection().execute(statement).first() is not None
 
 
 def forget_events(*, session: Session, before: datetime) -> int:
