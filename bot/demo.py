@@ -1,0 +1,165 @@
+"""`planpulse demo`: import the example plan into a fresh SQLite file and show the plan's health."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine, make_url
+
+from bot.clock import utcnow
+from bot.errors import UserError
+from bot.planfile.diff import ChangeSet
+from bot.planfile.example import EXAMPLE_TIMEZONE, example_workspace, render_example_plan
+from bot.planfile.importer import import_plan, stored_state
+from bot.planfile.validate import validate_document
+from bot.planfile.yaml_reader import read_yaml
+from storage.db import make_engine, session_scope, upgrade
+from templates import render_text
+
+DUE_SOON_DAYS = 14
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    now = utcnow()
+    today = now.astimezone(ZoneInfo(EXAMPLE_TIMEZONE)).date()
+    engine = fresh_sqlite(args.database)
+    try:
+        import_example(engine, today, now=now)
+        print_summary(engine, today)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def fresh_sqlite(database_url: str) -> Engine:
+    """The demo owns its database: the file is deleted and the schema created from scratch."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise UserError(
+            f"The demo needs a SQLite file URL such as sqlite:///planpulse-demo.db, not {database_url}."
+        )
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(url.database + suffix).unlink(missing_ok=True)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    return engine
+
+
+def import_example(engine: Engine, today: date, *, now: datetime) -> ChangeSet:
+    """The example plan, dated around `today`, imported exactly as `planpulse import` would."""
+    plan = validate_document(*read_yaml("example plan", render_example_plan(today)))
+    return import_plan(engine, plan, actor="demo", now=now)
+
+
+@dataclass
+class KpiLine:
+    key: str
+    name: str
+    unit: str
+    latest: float | None
+    as_of: date | None
+    baseline: float
+    target: float
+    due: date
+
+
+@dataclass
+class ObjectiveLine:
+    key: str
+    title: str
+    owner: str
+    kpis: list[KpiLine] = field(default_factory=list)
+
+
+def _name(ref: str | None, names: dict[str, str]) -> str:
+    return names.get(ref, ref) if ref else "nobody"
+
+
+def summary_context(engine: Engine, today: date) -> dict[str, Any]:
+    """What the summary shows, from the database (not from the file), as plain values."""
+    with session_scope(engine) as session:
+        state, _people = stored_state(session)
+    names = {user["email"]: user["real_name"] for user in example_workspace()["users"]}
+    live = {
+        kind: {k: v for k, v in items.items() if k not in state.archived[kind]}
+        for kind, items in state.items.items()
+    }
+    latest: dict[str, tuple[date, float]] = {}
+    for kpi, as_of, value in state.readings:  # ordered by as_of: the last one wins
+        latest[kpi] = (as_of, value)
+    objectives = {
+        key: ObjectiveLine(key, fields["title"], _name(fields["owner"], names))
+        for key, fields in live["objective"].items()
+    }
+    for key, fields in live["kpi"].items():
+        as_of, value = latest.get(key, (None, None))
+        objectives[fields["objective"]].kpis.append(
+            KpiLine(
+                key,
+                fields["name"],
+                fields["unit"],
+                value,
+                as_of,
+                fields["baseline"],
+                fields["target"],
+                fields["due"],
+            )
+        )
+    milestones = live["milestone"]
+    teams = live["team"]
+    initiatives = []
+    for key, fields in live["initiative"].items():
+        own = [m for m in milestones.values() if m["initiative"] == key]
+        initiatives.append(
+            {
+                "key": key,
+                "title": fields["title"],
+                "team": teams[fields["team"]]["name"],
+                "owner": _name(fields["owner"], names),
+                "done": sum(1 for m in own if m["status"] == "done"),
+                "total": len(own),
+            }
+        )
+    open_milestones = [(k, m) for k, m in milestones.items() if m["status"] == "open"]
+    # A deadline ends at midnight in the plan's timezone: due yesterday means missed today.
+    missed = [
+        {"key": k, **m, "days": (today - m["due"]).days}
+        for k, m in sorted(open_milestones, key=lambda item: item[1]["due"])
+        if m["due"] < today
+    ]
+    due_soon = [
+        {"key": k, **m, "days": (m["due"] - today).days}
+        for k, m in sorted(open_milestones, key=lambda item: item[1]["due"])
+        if today <= m["due"] <= today + timedelta(days=DUE_SOON_DAYS)
+    ]
+    dependencies = [
+        {
+            "key": k,
+            **d,
+            "provider_name": teams[d["provider"]]["name"],
+            "late": d["needed_by"] < today,
+        }
+        for k, d in sorted(live["dependency"].items(), key=lambda item: item[1]["needed_by"])
+        if d["state"] != "delivered"
+    ]
+    return {
+        "organization": state.settings["organization"],
+        "timezone": state.settings["timezone"],
+        "today": today,
+        "objectives": list(objectives.values()),
+        "initiatives": initiatives,
+        "missed": missed,
+        "due_soon": due_soon,
+        "due_soon_days": DUE_SOON_DAYS,
+        "dependencies": dependencies,
+    }
+
+
+def print_summary(engine: Engine, today: date) -> None:
+    sys.stdout.write(render_text("text/demo_summary.txt.j2", **summary_context(engine, today)))
