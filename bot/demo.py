@@ -98,7 +98,8 @@ def summary_context(engine: Engine, today: date) -> dict[str, Any]:
         for key, fields in live["objective"].items()
     }
     for key, fields in live["kpi"].items():
-        as_of, value = latest[key] if key in latest else (None, None)
+        reading: tuple[date | None, float | None] = latest.get(key, (None, None))
+        as_of, value = reading
         objectives[fields["objective"]].kpis.append(
             KpiLine(
                 key,
