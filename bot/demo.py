@@ -91,15 +91,14 @@ def summary_context(engine: Engine, today: date) -> dict[str, Any]:
         for kind, items in state.items.items()
     }
     latest: dict[str, tuple[date, float]] = {}
-    for kpi, as_of, value in state.readings:  # ordered by as_of: the last one wins
-        latest[kpi] = (as_of, value)
+    for kpi, read_on, reading_value in state.readings:  # ordered by date: the last one wins
+        latest[kpi] = (read_on, reading_value)
     objectives = {
         key: ObjectiveLine(key, fields["title"], _name(fields["owner"], names))
         for key, fields in live["objective"].items()
     }
     for key, fields in live["kpi"].items():
-        reading: tuple[date | None, float | None] = latest.get(key, (None, None))
-        as_of, value = reading
+        as_of, value = latest.get(key, (None, None))
         objectives[fields["objective"]].kpis.append(
             KpiLine(
                 key,
