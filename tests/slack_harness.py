@@ -14,6 +14,11 @@ Fixtures (registered from tests/conftest.py):
       standin.ephemerals(user="UALICE"); standin.home("UALICE"); standin.view(view_id)
       standin.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
       standin.fail_next("chat.postMessage", status=200, error="channel_not_found")
+      standin.delay_next("views.publish", 2.0)          # answers normally, but late
+      standin.issue_trigger("UALICE"); standin.new_response_url(user_id=..., channel_id=...)
+      standin.workspace.users["UGONE"].deleted = False  # change the workspace mid-test
+  Socket Mode: `serve` with SLACK_APP_TOKEN=xapp-test connects to the stand-in's WebSocket;
+      standin.wait_for_socket(); standin.send_envelope("slash_commands", payload) -> ack payload
   A `Call` has .method, .params (the request's fields), .ok, .error, .response, .at.
   Answers sent to a response_url are recorded as calls of method "response_url", with
   params = the JSON body + "user" and "channel" of the interaction it belongs to.

@@ -210,3 +210,20 @@ def test_healthz_is_503_when_the_database_is_down(bot, monkeypatch) -> None:
 def test_garbage_without_a_signature_is_still_401(bot) -> None:
     response = bot.post("payload=not json", signature="v0=" + "1" * 64)
     assert response.status_code == 401
+
+
+def test_old_event_ids_can_be_forgotten(engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.db import session_scope
+    from storage.events import claim_event, forget_events
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    with session_scope(engine) as session:
+        assert claim_event(session=session, event_id="EvOLD", now=now - timedelta(days=2))
+        assert claim_event(session=session, event_id="EvNEW", now=now)
+        assert not claim_event(session=session, event_id="EvNEW", now=now)
+    with session_scope(engine) as session:
+        assert forget_events(session=session, before=now - timedelta(days=1)) == 1
+    with session_scope(engine) as session:
+        assert claim_event(session=session, event_id="EvOLD", now=now)
