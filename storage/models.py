@@ -261,6 +261,7 @@ class PulseRequest(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("initiative_id", "period", name="uq_pulse_initiative_period"),
         Index("ix_pulse_state", "state"),
+        Index("ix_pulse_period", "period"),  # each tick looks up the current periods' rows
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:47:46.973075
+Create Date: 2026-11-26 13:55:05.479641
 """
 
 from collections.abc import Sequence
@@ -304,6 +304,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("initiative_id", "period", name="uq_pulse_initiative_period"),
     )
     with op.batch_alter_table("pulse_request", schema=None) as batch_op:
+        batch_op.create_index("ix_pulse_period", ["period"], unique=False)
         batch_op.create_index(batch_op.f("ix_pulse_request_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index("ix_pulse_state", ["state"], unique=False)
 
@@ -479,6 +480,7 @@ def downgrade() -> None:
     with op.batch_alter_table("pulse_request", schema=None) as batch_op:
         batch_op.drop_index("ix_pulse_state")
         batch_op.drop_index(batch_op.f("ix_pulse_request_owner_id"))
+        batch_op.drop_index("ix_pulse_period")
 
     op.drop_table("pulse_request")
     with op.batch_alter_table("milestone", schema=None) as batch_op:
