@@ -309,6 +309,13 @@ class StandIn:
                 body = {"ok": False, "error": exc.code}
                 if exc.messages:
                     body["response_metadata"] = {"messages": exc.messages}
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # A malformed argument (e.g. oldest="soon"): Slack answers, it does not crash.
+                body = {
+                    "ok": False,
+                    "error": "invalid_arguments",
+                    "response_metadata": {"messages": [f"[ERROR] {exc}"]},
+                }
         error = body.get("error")
         self._record(Call(method, params, now, error is None, str(error) if error else None, body))
         return (404 if entry is None else 200), {}, body

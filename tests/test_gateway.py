@@ -251,15 +251,6 @@ def test_respond_uses_the_response_url(gateway, standin) -> None:
     assert raised.value.code == "used_url"
 
 
-def test_upload_file(gateway, standin) -> None:
-    file_id = gateway.upload_file(
-        channel="CDELIVERY", filename="trend.png", content=b"\x89PNG...", title="Portal adoption"
-    )
-    [message] = standin.messages("CDELIVERY")
-    assert message.files == [{"id": file_id, "name": "trend.png", "title": "Portal adoption"}]
-    assert standin.state.files[file_id].content == b"\x89PNG..."
-
-
 def test_ephemeral_needs_the_user_in_the_channel(gateway, standin) -> None:
     gateway.post_ephemeral(channel="CDELIVERY", user="UALICE", text="psst")
     with pytest.raises(UserNotFound):

@@ -137,3 +137,23 @@ def test_wait_for_times_out_with_a_useful_message(standin) -> None:
     else:
         raise AssertionError("wait_for should have failed")
     assert time.monotonic() - started < 2
+
+
+def test_malformed_arguments_are_an_error_answer_not_a_crash(standin) -> None:
+    answer = _api(standin, "conversations.history", channel="CDELIVERY", oldest="soon")
+    assert answer["error"] == "invalid_arguments"
+
+
+def test_two_step_file_upload(standin) -> None:
+    step = _api(standin, "files.getUploadURLExternal", filename="trend.png", length=4)
+    assert httpx.post(step["upload_url"], content=b"\x89PNG").status_code == 200
+    done = _api(
+        standin,
+        "files.completeUploadExternal",
+        files=json.dumps([{"id": step["file_id"], "title": "Portal adoption"}]),
+        channel_id="CDELIVERY",
+    )
+    assert done["files"][0]["title"] == "Portal adoption"
+    [message] = standin.messages("CDELIVERY")
+    assert message.files[0]["id"] == step["file_id"]
+    assert standin.state.files[step["file_id"]].content == b"\x89PNG"

@@ -46,8 +46,6 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.list": ("channels:read", "groups:read"),
     # The bot re-reads its own tagged posts in channels, private channels and DMs.
     "conversations.history": ("channels:history", "groups:history", "im:history"),
-    "files.getUploadURLExternal": ("files:write",),
-    "files.completeUploadExternal": ("files:write",),
 }
 
 HISTORY_PAGE = 200
@@ -363,58 +361,6 @@ class SlackGateway:
                     )
                 )
         return channels
-
-    # --- files --------------------------------------------------------------------------------
-
-    def upload_file(
-        self,
-        *,
-        channel: str,
-        filename: str,
-        content: bytes,
-        title: str | None = None,
-        initial_comment: str | None = None,
-        thread_ts: str | None = None,
-    ) -> str:
-        """Share a file (a KPI chart) in a channel with Slack's two-step external upload; returns its ID."""
-        step = self._call(
-            "files.getUploadURLExternal",
-            lambda: self.client.files_getUploadURLExternal(filename=filename, length=len(content)),
-        )
-        file_id = str(step["file_id"])
-        _put_bytes(str(step["upload_url"]), content, filename=filename)
-        kwargs: dict[str, Any] = {
-            "files": [{"id": file_id, "title": title or filename}],
-            "channel_id": channel,
-        }
-        if initial_comment is not None:
-            kwargs["initial_comment"] = initial_comment
-        if thread_ts is not None:
-            kwargs["thread_ts"] = thread_ts
-        self._call(
-            "files.completeUploadExternal",
-            lambda: self.client.files_completeUploadExternal(**kwargs),
-        )
-        return file_id
-
-
-def _put_bytes(url: str, content: bytes, *, filename: str) -> None:
-    """Send the file body to the upload URL Slack handed out (no token: the URL is the credential)."""
-    import urllib.request
-
-    request = urllib.request.Request(  # noqa: S310 - the URL comes from Slack's own answer
-        url,
-        data=content,
-        method="POST",
-        headers={"Content-Type": "application/octet-stream", "X-Filename": filename},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            status = response.status
-    except (URLError, OSError) as exc:
-        raise SlackUnavailable(type(exc).__name__, method="files.upload") from None
-    if status != 200:
-        raise SlackError("upload_failed", method="files.upload", status=status)
 
 
 def _user(member: Mapping[str, Any]) -> SlackUser:
