@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ class User:
     deleted: bool = False
     is_bot: bool = False
     is_admin: bool = False
+    title: str = ""
 
     def as_member(self, team_id: str) -> dict[str, Any]:
         """The user object as users.list / users.info / users.lookupByEmail return it."""
@@ -32,6 +33,8 @@ class User:
         }
         if self.email:
             profile["email"] = self.email
+        if self.title:
+            profile["title"] = self.title
         return {
             "id": self.id,
             "team_id": team_id,
@@ -99,12 +102,13 @@ class Workspace:
             app_token=bot.get("app_token", cls.app_token),
         )
         for raw in data.get("users") or []:
-            workspace.add_user(User(**raw))
+            workspace.add_user(User(**_known(User, raw)))
         for raw in data.get("channels") or []:
             raw = dict(raw)
             members = set(raw.pop("members", []) or [])
             bot_member = bool(raw.pop("bot", raw.pop("bot_member", True)))
-            workspace.add_channel(Channel(members=members, bot_member=bot_member, **raw))
+            channel = Channel(members=members, bot_member=bot_member, **_known(Channel, raw))
+            workspace.add_channel(channel)
         return workspace
 
     @classmethod
@@ -131,3 +135,11 @@ class Workspace:
     def channel_by_name(self, name: str) -> Channel | None:
         wanted = name.lstrip("#")
         return next((c for c in self.channels.values() if c.name == wanted), None)
+
+
+def _known(kind: type, raw: dict[str, Any]) -> dict[str, Any]:
+    """The fields the stand-in models; extra Slack fields in a workspace file are ignored."""
+    if "id" not in raw or "name" not in raw:
+        raise ValueError(f"a workspace {kind.__name__.lower()} needs an id and a name: {raw}")
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in raw.items() if k in names}
