@@ -55,14 +55,16 @@ class _Writer:
     # --- people and settings ------------------------------------------------------------------
 
     def write_people(self) -> None:
+        leaders = set(self.changes.file.settings["leaders"])
+        admins = set(self.changes.file.settings["admins"])
         rows = [
             {
                 "slack_id": None if EMAIL.match(ref) else ref,
                 "email": ref if EMAIL.match(ref) else None,
                 "name": "",
                 "tz": None,
-                "is_leader": False,
-                "is_admin": False,
+                "is_leader": ref in leaders,
+                "is_admin": ref in admins,
                 "active": True,
                 "away_from": None,
                 "away_until": None,
@@ -72,7 +74,14 @@ class _Writer:
         ]
         insert_rows(session=self.session, kind="person", rows=rows)
         self.audit.extend(
-            Change("create", "person", ref, None, {"ref": ref}) for ref in self.changes.new_people
+            Change(
+                "create",
+                "person",
+                ref,
+                None,
+                {"is_leader": row["is_leader"], "is_admin": row["is_admin"]},
+            )
+            for ref, row in zip(self.changes.new_people, rows, strict=True)
         )
         self.by_slack, self.by_email = person_ids(session=self.session)
 
@@ -102,11 +111,10 @@ class _Writer:
             self._write_flags(set(wanted["leaders"]), set(wanted["admins"]))
 
     def _write_flags(self, leaders: set[str], admins: set[str]) -> None:
+        """People who existed before this import; new ones were created with their flags."""
         rows = []
-        everyone = {**{ref: self.person(ref) for ref in self.changes.new_people}}
-        everyone.update({ref: pid for pid, ref in self.people.ref_of.items()})
-        for ref, person_id in everyone.items():
-            before = self.people.flags.get(person_id or -1, (False, False))
+        for person_id, ref in self.people.ref_of.items():
+            before = self.people.flags[person_id]
             after = (ref in leaders, ref in admins)
             if before != after:
                 rows.append({"id": person_id, "is_leader": after[0], "is_admin": after[1]})

@@ -1,0 +1,65 @@
+"""The example plan and `planpulse demo`: meaningful whatever the date, and importable as a file."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from bot.cli import main
+from bot.demo import import_example, summary_context
+from bot.planfile.example import example_workspace, render_example_plan
+from bot.planfile.validate import validate_document
+from bot.planfile.yaml_reader import read_yaml
+
+
+@pytest.mark.parametrize(
+    "today", [date(2026, 11, 26), date(2027, 2, 28), date(2028, 2, 29), date(2030, 12, 31)]
+)
+def test_the_example_is_valid_and_interesting_on_any_day(engine, today):
+    now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=15)
+    changes = import_example(engine, today, now=now)
+    assert len(changes.kinds["initiative"].created) == 6
+    summary = summary_context(engine, today)
+    assert {m["key"] for m in summary["missed"]} == {"beta-ready", "idle-cleanup"}
+    assert "training-plan" in {m["key"] for m in summary["due_soon"]}
+    late = {d["key"] for d in summary["dependencies"] if d["late"]}
+    assert late == {"coa-mapping"}
+    assert all(
+        kpi.latest is not None for objective in summary["objectives"] for kpi in objective.kpis
+    )
+
+
+def test_every_person_in_the_example_is_a_user_of_its_workspace():
+    plan = validate_document(*read_yaml("example", render_example_plan(date(2026, 11, 26))))
+    emails = {user["email"] for user in example_workspace()["users"]}
+    named = set(plan.leaders) | set(plan.admins)
+    for team in plan.teams:
+        named |= {team.lead, *team.members} - {None}
+    named |= {o.owner for o in plan.objectives} | {i.owner for i in plan.initiatives}
+    assert named <= emails
+    zones = {user["tz"] for user in example_workspace()["users"]}
+    assert zones == {"America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo"}
+
+
+def test_demo_command_recreates_its_database_and_prints_the_health(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    with freeze_time("2027-03-10 15:00:00"):
+        assert main(["demo", "--database", url]) == 0
+        first = capsys.readouterr().out
+        assert main(["demo", "--database", url]) == 0  # a second run starts afresh
+        second = capsys.readouterr().out
+    assert first == second
+    assert "Northwind Financial: plan health on 2027-03-10 (America/New_York)" in first
+    assert "Service requests via the portal: 10.4 % on 2027-03-03; target 40 %" in first
+    assert "Beta feature-complete [beta-ready, portal-beta]: due 2027-03-07, 3 days ago" in first
+    assert (
+        "Chart-of-accounts mapping signed off [coa-mapping]: Finance Operations for erp-integration, needed by 2027-03-08 (LATE); requested"
+        in first
+    )
+
+
+def test_demo_refuses_a_database_it_cannot_recreate(capsys):
+    assert main(["demo", "--database", "postgresql+psycopg://postgres@127.0.0.1:5432/test"]) == 2
+    assert "needs a SQLite file URL" in capsys.readouterr().err
