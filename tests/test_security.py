@@ -196,15 +196,43 @@ def test_healthz_answers_while_the_database_does(bot) -> None:
     assert response.status_code == 200
 
 
-def test_healthz_is_503_when_the_database_is_down(bot, monkeypatch) -> None:
-    from sqlalchemy.exc import OperationalError
+def test_healthz_is_503_when_the_database_is_down(settings) -> None:
+    import asyncio
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+    import httpx
 
-    monkeypatch.setattr(bot.services.engine, "connect", refuse)
-    response = bot.get("/healthz")
-    assert response.status_code == 503
+    from bot.server import build_asgi_app
+    from bot.services import Services
+    from bot.slack.gateway import SlackGateway
+    from storage.db import make_engine
+
+    # Nothing listens on port 1: the database is really unreachable, no patching.
+    down = settings.model_copy(update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:1/x"})
+    services = Services(down, make_engine(down.database_url), SlackGateway.from_settings(down))
+    transport = httpx.ASGITransport(app=build_asgi_app(services))
+
+    async def get_healthz() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            return await client.get("/healthz")
+
+    assert asyncio.run(get_healthz()).status_code == 503
+
+
+def test_forged_event_touches_nothing(bot, standin, engine) -> None:
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvFORGED",
+            "team_id": "T0PLANPULSE",
+            "event": {"type": "app_mention", "user": "UALICE", "channel": "CGENERAL", "text": "hi"},
+        }
+    )
+    response = bot.post(body, content_type="application/json", signature="v0=" + "a" * 64)
+    assert response.status_code == 401
+    bot.wait_idle()
+    assert standin.calls() == []
+    with Session(engine) as session:
+        assert list(session.exec(select(ProcessedEvent))) == []
 
 
 def test_garbage_without_a_signature_is_still_401(bot) -> None:
