@@ -63,3 +63,18 @@ def test_demo_command_recreates_its_database_and_prints_the_health(tmp_path, cap
 def test_demo_refuses_a_database_it_cannot_recreate(capsys):
     assert main(["demo", "--database", "postgresql+psycopg://postgres@127.0.0.1:5432/test"]) == 2
     assert "needs a SQLite file URL" in capsys.readouterr().err
+
+
+def test_the_stand_in_loads_the_example_workspace():
+    from bot.planfile.example import WORKSPACE_FILE
+    from standin.workspace import Workspace
+
+    workspace = Workspace.from_yaml(WORKSPACE_FILE)
+    assert workspace.user_by_email("alice.chen@northwind.example").tz == "America/New_York"
+    assert workspace.channel_by_name("#exec-decisions").members == {
+        "U0NW0CFO1",
+        "U0NW0CIO1",
+        "U0NW0COO1",
+    }
+    plan = validate_document(*read_yaml("example", render_example_plan(date(2026, 11, 26))))
+    assert all(workspace.channel_by_name(team.channel) for team in plan.teams)

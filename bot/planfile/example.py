@@ -24,7 +24,8 @@ def render_example_plan(today: date) -> str:
 
 
 def example_workspace() -> dict[str, Any]:
-    """Users (id, name, real_name, email, tz, title) and channels (id, name) for the stand-in."""
+    """Team, users (id, name, real_name, email, tz, title) and channels (id, name, members), in
+    the stand-in's workspace format."""
     with WORKSPACE_FILE.open(encoding="utf-8") as handle:
         workspace: dict[str, Any] = yaml.safe_load(handle)
     return workspace
