@@ -38,7 +38,7 @@ class People:
             if row["email"]:
                 self.by_email[row["email"].lower()] = row["id"]
             # Export writes the e-mail when known: it survives a move to another workspace.
-            self.ref_of[row["id"]] = row["email"] or row["slack_id"]
+            self.ref_of[row["id"]] = (row["email"] or "").lower() or row["slack_id"]
             self.flags[row["id"]] = (row["is_leader"], row["is_admin"])
 
     def id_of(self, ref: str) -> int | None:
