@@ -56,6 +56,7 @@ class _ResponseUrl:
     user: str
     channel: str
     created: float
+    message_ts: str | None = None  # the bot message the interaction came from, if any
     uses: int = 0
 
 
@@ -191,10 +192,19 @@ class StandIn:
         with self._changed:
             return self.state.issue_trigger(user_id)
 
-    def new_response_url(self, *, user_id: str, channel_id: str) -> str:
+    def new_response_url(
+        self, *, user_id: str, channel_id: str, message_ts: str | None = None
+    ) -> str:
+        """A response_url as Slack puts in a command or interaction payload (5 uses, 30 minutes).
+
+        With `message_ts` (a button on a bot message), `replace_original` / `delete_original`
+        change that message, as in Slack; otherwise the answer is an ephemeral to `user_id`.
+        """
         with self._changed:
             key = self.state.next_id("R")
-            self._response_urls[key] = _ResponseUrl(key, user_id, channel_id, time.time())
+            self._response_urls[key] = _ResponseUrl(
+                key, user_id, channel_id, time.time(), message_ts
+            )
         return f"{self.url}response/{key}"
 
     def dm_channel(self, user_id: str) -> str:
@@ -352,7 +362,12 @@ class StandIn:
         if not payload.get("text") and not blocks:
             return 400, "no_text"
         text, blocks = str(payload.get("text") or ""), list(blocks or [])
-        if payload.get("response_type") == "in_channel":
+        original = self._original_message(target)
+        if original is not None and _truthy(payload.get("delete_original")):
+            self.state.messages[original.channel].remove(original)
+        elif original is not None and _truthy(payload.get("replace_original")):
+            original.text, original.blocks, original.edited = text, blocks, True
+        elif payload.get("response_type") == "in_channel":
             message = Message(
                 channel=target.channel,
                 ts=self.state.next_ts(),
@@ -362,9 +377,18 @@ class StandIn:
                 thread_ts=payload.get("thread_ts"),
             )
             self.state.messages.setdefault(target.channel, []).append(message)
-        elif not payload.get("delete_original"):
+        elif not _truthy(payload.get("delete_original")):
+            # Answers to a command, or to a button on an ephemeral message: only the user sees them.
             self.state.ephemerals.append(Ephemeral(target.channel, target.user, text, blocks))
         return 200, None
+
+    def _original_message(self, target: _ResponseUrl) -> Message | None:
+        if target.message_ts is None:
+            return None
+        return next(
+            (m for m in self.state.messages.get(target.channel, []) if m.ts == target.message_ts),
+            None,
+        )
 
     def handle_upload(self, file_id: str, content: bytes) -> bool:
         with self._changed:
@@ -467,3 +491,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, b"OK" if ok else b"file_not_found", "text/plain")
         else:
             self._send(404, b"not found", "text/plain")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")

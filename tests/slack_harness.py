@@ -287,18 +287,21 @@ class SlackBot:
                 posted = self.standin.messages(conversation)
                 message = posted[-1].as_dict(with_metadata=True) if posted else None
             ts = (message or {}).get("ts") or f"{time.time():.6f}"
+            is_posted = any(m.ts == ts for m in self.standin.messages(conversation))
             channel = self.standin.workspace.channels.get(conversation)
             payload.update(
                 container={
                     "type": "message",
                     "message_ts": ts,
                     "channel_id": conversation,
-                    "is_ephemeral": False,
+                    "is_ephemeral": not is_posted,
                 },
                 channel={"id": conversation, "name": channel.name if channel else "directmessage"},
                 message=message or {"type": "message", "ts": ts, "text": "", "blocks": []},
                 response_url=self.standin.new_response_url(
-                    user_id=user_id, channel_id=conversation
+                    user_id=user_id,
+                    channel_id=conversation,
+                    message_ts=ts if is_posted else None,
                 ),
             )
         if view is not None:

@@ -266,3 +266,20 @@ def test_tokens_never_reach_the_log(gateway, standin, caplog) -> None:
         gateway.auth_test()
     assert caplog.records
     assert not any("xoxb-test" in r.getMessage() for r in caplog.records)
+
+
+def test_response_url_can_replace_or_delete_the_original_message(gateway, standin) -> None:
+    posted = gateway.post_message(channel="UALICE", text="How is it going?", blocks=[SECTION])
+    url = standin.new_response_url(
+        user_id="UALICE", channel_id=posted.channel, message_ts=posted.ts
+    )
+    gateway.respond(url, text="Thanks, recorded: on track", replace_original=True)
+    [message] = standin.messages("UALICE")
+    assert (message.ts, message.text, message.edited) == (
+        posted.ts,
+        "Thanks, recorded: on track",
+        True,
+    )
+    gateway.respond(url, text="gone", delete_original=True)
+    assert standin.messages("UALICE") == []
+    assert standin.ephemerals() == []
