@@ -137,25 +137,23 @@ class StandIn:
         timeout: float = 5.0,
         where: Callable[[Call], bool] | None = None,
     ) -> list[Call]:
-        """Block until at least `count` calls of `method` (matching `where`) were answered."""
-        deadline = time.monotonic() + timeout
+        """Block until at least `count` calls of `method` (matching `where`) were answered.
+
+        Condition.wait_for keeps its own clock, which freezegun leaves alone (it ignores the
+        threading module), so a frozen test clock cannot turn this into an endless wait.
+        """
+
+        def matching() -> list[Call]:
+            return [c for c in self._calls if c.method == method and (where is None or where(c))]
+
         with self._changed:
-            while True:
-                found = [
-                    c for c in self._calls if c.method == method and (where is None or where(c))
-                ]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = ", ".join(
-                        f"{c.method}{'' if c.ok else '!' + str(c.error)}" for c in self._calls
-                    )
-                    raise AssertionError(
-                        f"waited {timeout}s for {count} {method} call(s), got {len(found)}; "
-                        f"calls so far: [{seen}]"
-                    )
-                self._changed.wait(remaining)
+            if self._changed.wait_for(lambda: len(matching()) >= count, timeout):
+                return matching()
+            seen = ", ".join(f"{c.method}{'' if c.ok else '!' + str(c.error)}" for c in self._calls)
+            raise AssertionError(
+                f"waited {timeout}s for {count} {method} call(s), got {len(matching())}; "
+                f"calls so far: [{seen}]"
+            )
 
     def fail_next(
         self,
@@ -241,16 +239,12 @@ class StandIn:
 
     def wait_for_socket(self, timeout: float = 10.0) -> SocketModeConnection:
         """Block until an app has connected in Socket Mode (and been sent `hello`)."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                open_ = [c for c in self._sockets if not c.closed]
-                if open_:
-                    return open_[-1]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no Socket Mode connection within {timeout}s")
-                self._changed.wait(remaining)
+            if not self._changed.wait_for(
+                lambda: any(not c.closed for c in self._sockets), timeout
+            ):
+                raise AssertionError(f"no Socket Mode connection within {timeout}s")
+            return [c for c in self._sockets if not c.closed][-1]
 
     def send_envelope(
         self, kind: str, payload: dict[str, Any], *, timeout: float = 5.0

@@ -12,7 +12,6 @@ import json
 import socket
 import struct
 import threading
-import time
 import uuid
 from io import BufferedIOBase
 from typing import IO, Any
@@ -133,13 +132,14 @@ class SocketModeConnection:
                 **({"retry_attempt": 0, "retry_reason": ""} if kind == "events_api" else {}),
             }
         )
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while envelope_id not in self._acks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.closed:
-                    raise AssertionError(f"no ack for the {kind} envelope within {timeout}s")
-                self._changed.wait(remaining)
+            if (
+                not self._changed.wait_for(
+                    lambda: envelope_id in self._acks or self.closed, timeout
+                )
+                or envelope_id not in self._acks
+            ):
+                raise AssertionError(f"no ack for the {kind} envelope within {timeout}s")
             return self._acks.pop(envelope_id)
 
     def close(self) -> None:

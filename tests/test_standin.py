@@ -157,3 +157,15 @@ def test_two_step_file_upload(standin) -> None:
     [message] = standin.messages("CDELIVERY")
     assert message.files[0]["id"] == step["file_id"]
     assert standin.state.files[step["file_id"]].content == b"\x89PNG"
+
+
+def test_wait_for_still_times_out_under_a_frozen_clock(standin) -> None:
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-23 09:00:00"):
+        try:
+            standin.wait_for("chat.postMessage", timeout=0.2)
+        except AssertionError as exc:
+            assert "got 0" in str(exc)
+        else:
+            raise AssertionError("wait_for should have failed")
