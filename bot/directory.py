@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.services import Services
-from bot.slack.errors import SlackError
+from bot.slack.errors import SlackError, UserNotFound
 from bot.slack.gateway import SlackChannel, SlackUser
 from storage import people as queries
 from storage.db import session_scope
@@ -80,6 +80,44 @@ def sync_people(services: Services, now: datetime) -> DirectoryReport:
     if report.deactivated or report.not_in_slack or report.channel_problems:
         log.warning("People directory: %s", report.summary())
     return report
+
+
+def resolve_new_people(services: Services, now: datetime, *, limit: int = 20) -> int:
+    """Link people imported since the last sync, by `users.lookupByEmail` (Tier 3), each once.
+
+    Cheap enough for every tick: one query when nobody is new. Someone Slack does not know is
+    left to the daily `sync_people`, which also reports them if they own an initiative.
+    """
+    with session_scope(services.engine) as session:
+        pending = [(p.id, p.email) for p in queries.never_looked_up(session=session, limit=limit)]
+    linked = 0
+    for person_id, email in pending:
+        try:
+            user: SlackUser | None = services.slack.lookup_user_by_email(str(email))
+        except UserNotFound:
+            user = None
+        with session_scope(services.engine) as session:
+            person = session.get(Person, person_id)
+            if person is None or person.slack_id is not None:
+                continue
+            taken = user is not None and queries.person_by_slack_id(
+                session=session, slack_id=user.id
+            )
+            if user is None or taken:
+                queries.mark_looked_up(session=session, person=person, now=now)
+                continue
+            queries.apply_slack_profile(
+                session=session,
+                person=person,
+                slack_id=user.id,
+                name=user.real_name or user.name,
+                tz=user.tz,
+                active=not user.deleted,
+                email=user.email,
+                now=now,
+            )
+            linked += 1
+    return linked
 
 
 def resolve_channel(channels: list[SlackChannel], ref: str) -> SlackChannel | None:

@@ -14,6 +14,31 @@ def all_people(*, session: Session) -> list[Person]:
     return list(session.exec(select(Person).order_by(col(Person.id))))
 
 
+def person_by_slack_id(*, session: Session, slack_id: str) -> Person | None:
+    return session.exec(select(Person).where(col(Person.slack_id) == slack_id)).first()
+
+
+def never_looked_up(*, session: Session, limit: int) -> list[Person]:
+    """People known only by e-mail whom Slack was never asked about (new since the last sync)."""
+    statement = (
+        select(Person)
+        .where(
+            col(Person.slack_id).is_(None),
+            col(Person.email).is_not(None),
+            col(Person.synced_at).is_(None),
+        )
+        .order_by(col(Person.id))
+        .limit(limit)
+    )
+    return list(session.exec(statement))
+
+
+def mark_looked_up(*, session: Session, person: Person, now: datetime) -> None:
+    """Slack has no such e-mail: remember it was asked, so only the daily sync asks again."""
+    person.synced_at = now
+    session.add(person)
+
+
 def apply_slack_profile(
     *,
     session: Session,

@@ -146,3 +146,23 @@ def test_owner_without_a_slack_account_is_reported(services, standin) -> None:
     assert [o.reason for o in report.unreachable_owners] == ["not_in_slack"]
     [dm] = [m for m in standin.messages("UCOO") if "no Slack account" in m.text]
     assert "Former Owner" in dm.text
+
+
+def test_people_imported_since_the_sync_are_looked_up_once(services, standin) -> None:
+    from bot.directory import resolve_new_people
+
+    with Session(services.engine) as session:
+        session.add_all(
+            [Person(email="bob@northwind.example"), Person(email="stranger@elsewhere.example")]
+        )
+        session.commit()
+    assert resolve_new_people(services, NOW) == 1
+    people = _people(services.engine)
+    assert (people["bob@northwind.example"].slack_id, people["bob@northwind.example"].tz) == (
+        "UBOB",
+        "America/Los_Angeles",
+    )
+    assert people["stranger@elsewhere.example"].synced_at == NOW
+    assert resolve_new_people(services, NOW + timedelta(minutes=1)) == 0
+    assert len(standin.calls("users.lookupByEmail")) == 2  # asked once each, then never again
+    assert standin.calls("users.list") == []
