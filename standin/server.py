@@ -133,8 +133,8 @@ class StandIn:
         self,
         method: str,
         count: int = 1,
-        *,
         timeout: float = 5.0,
+        *,
         where: Callable[[Call], bool] | None = None,
     ) -> list[Call]:
         """Block until at least `count` calls of `method` (matching `where`) were answered.
