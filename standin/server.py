@@ -74,6 +74,8 @@ class StandIn:
         self._changed = threading.Condition(self.state.lock)
         self._failures: dict[str, list[_Failure]] = {}
         self._delays: dict[str, list[float]] = {}
+        self._rate_limits: dict[str, float] = {}  # method -> seconds between posts per channel
+        self._last_post: dict[tuple[str, str], float] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._sockets: list[SocketModeConnection] = []
         self._server: ThreadingHTTPServer | None = None
@@ -180,6 +182,26 @@ class StandIn:
                 _Failure(error, status, retry_after if status == 429 else None, times, delay)
             )
 
+    def rate_limit(
+        self, method: str = "chat.postMessage", *, per_channel_per_second: float = 1.0
+    ) -> None:
+        """Opt in to Slack's per-channel posting limit: a faster post gets 429 with Retry-After."""
+        with self._changed:
+            self._rate_limits[method] = 1.0 / per_channel_per_second
+
+    def _rate_limited(self, method: str, params: dict[str, Any]) -> bool:
+        interval = self._rate_limits.get(method)
+        if interval is None:
+            return False
+        key = (method, str(params.get("channel") or params.get("channel_id") or ""))
+        now = time.monotonic()
+        with self._changed:
+            last = self._last_post.get(key)
+            if last is not None and now - last < interval:
+                return True
+            self._last_post[key] = now
+        return False
+
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Make the next `times` calls of `method` answer normally, but only after `seconds`."""
         with self._changed:
@@ -282,6 +304,8 @@ class StandIn:
         now = time.time()
         entry = METHODS.get(method)
         failure = self._take_failure(method)
+        if failure is None and self._rate_limited(method, params):
+            failure = _Failure("ratelimited", 429, 1, 1, 0.0)
         with self._changed:
             delays = self._delays.get(method)
             delay = delays.pop(0) if delays else 0.0

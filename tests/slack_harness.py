@@ -15,6 +15,7 @@ Fixtures (registered from tests/conftest.py):
       standin.fail_next("chat.postMessage", status=429, retry_after=1, times=1)
       standin.fail_next("chat.postMessage", status=200, error="channel_not_found")
       standin.delay_next("views.publish", 2.0)          # answers normally, but late
+      standin.rate_limit("chat.postMessage", per_channel_per_second=1)  # opt-in 429s
       standin.issue_trigger("UALICE"); standin.new_response_url(user_id=..., channel_id=...)
       standin.workspace.users["UGONE"].deleted = False  # change the workspace mid-test
   Socket Mode: `serve` with SLACK_APP_TOKEN=xapp-test connects to the stand-in's WebSocket;

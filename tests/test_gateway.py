@@ -283,3 +283,14 @@ def test_response_url_can_replace_or_delete_the_original_message(gateway, standi
     gateway.respond(url, text="gone", delete_original=True)
     assert standin.messages("UALICE") == []
     assert standin.ephemerals() == []
+
+
+def test_per_channel_rate_limit_is_waited_out(gateway, standin) -> None:
+    standin.rate_limit("chat.postMessage", per_channel_per_second=1)
+    started = time.monotonic()
+    gateway.post_message(channel="CDELIVERY", text="first")
+    gateway.post_message(channel="CMARKETING", text="another channel: no wait")
+    gateway.post_message(channel="CDELIVERY", text="second")
+    assert time.monotonic() - started >= 1.0
+    assert [m.text for m in standin.messages("CDELIVERY")] == ["first", "second"]
+    assert [c.error for c in standin.calls("chat.postMessage")].count("ratelimited") == 1
