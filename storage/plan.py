@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, text, update
 from sqlmodel import Session, SQLModel
 
 from storage.models import (
@@ -67,6 +67,19 @@ def _all(session: Session, model: type[SQLModel], *order: str) -> Rows:
     table = model.__table__  # type: ignore[attr-defined]
     columns = [table.c[name] for name in order] if order else list(table.primary_key.columns)
     return session.execute(select(table).order_by(*columns)).mappings().all()
+
+
+def lock_plan_for_import(*, session: Session) -> None:
+    """Serialise imports: the second waits for the first to commit, then compares with its result.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a write statement (even one that
+    changes no row) takes the database's write lock now, before the plan is read; other writers
+    wait on the busy timeout.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('planpulse:plan-import'))"))
+    else:
+        session.execute(text("UPDATE plan_settings SET id = id WHERE id = 1"))
 
 
 def load_plan_rows(*, session: Session) -> PlanRows:

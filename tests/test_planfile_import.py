@@ -335,3 +335,28 @@ def test_import_plan_core_with_an_explicit_now(engine):
     again = import_plan(engine, plan, actor="system", now=now)
     assert not again.changed
     assert {e.at for e in audit_entries(engine)} == {now}
+
+
+def test_two_imports_at_once_are_serialised(engine):
+    """Both succeed: the second waits, then finds the first one's plan and changes nothing."""
+    import threading
+
+    plan = load_plan(str(BASE_PLAN))
+    now = datetime(2027, 1, 4, 14, tzinfo=UTC)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(import_plan(engine, plan, actor="system", now=now).changed)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(results) == [False, True]
+    with Session(engine) as session:
+        assert len(session.exec(select(Person)).all()) == 7

@@ -12,7 +12,7 @@ from bot.planfile.diff import ChangeSet, compute_changes
 from bot.planfile.schema import PlanFile
 from bot.planfile.state import People, PlanState, state_from_plan, state_from_rows
 from storage.db import session_scope
-from storage.plan import load_plan_rows
+from storage.plan import load_plan_rows, lock_plan_for_import
 
 
 def stored_state(session: Session) -> tuple[PlanState, People]:
@@ -31,6 +31,8 @@ def import_plan(
     comparison and the writes, and an interrupted import leaves the previous plan as it was.
     """
     with session_scope(engine) as session:
+        if not dry_run:
+            lock_plan_for_import(session=session)
         stored, people = stored_state(session)
         changes = compute_changes(
             state_from_plan(plan, people), stored, lambda ref: people.id_of(ref) is not None
