@@ -107,3 +107,13 @@ def test_bad_request_url_is_exit_2() -> None:
 def test_request_url_keeps_an_explicit_path() -> None:
     assert request_url_for("https://x.example/custom/path") == "https://x.example/custom/path"
     assert request_url_for("https://x.example/") == "https://x.example/slack/events"
+
+
+def test_every_manifest_command_has_a_listener(bot) -> None:
+    manifest = build_manifest(bot.services.settings, request_url=None)
+    for command in manifest["features"]["slash_commands"]:
+        response = bot.command(command["command"], "help", user_id="UALICE", channel_id="CGENERAL")
+        assert response.status_code == 200, command["command"]
+    bot.wait_idle()
+    unknown = bot.command("/not-in-the-manifest", user_id="UALICE")
+    assert unknown.status_code == 404  # Bolt's answer when no listener matches
