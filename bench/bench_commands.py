@@ -309,6 +309,9 @@ def serve(kind: str, database_url: str, port: int) -> None:
         slack_api_url=standin.api_url,
     )
     services = build_services(settings)
+    # "-inline" variants run listeners inside the request (process_before_response=True), as
+    # FaaS deployments do: no ack polling, so they show what the work itself costs.
+    inline = kind.endswith("-inline")
     if kind == "real":
         bolt = create_app(services, listener_executor=ThreadPoolExecutor(max_workers=16))
     else:
@@ -316,15 +319,20 @@ def serve(kind: str, database_url: str, port: int) -> None:
             client=services.slack.client,
             signing_secret=SECRET,
             token_verification_enabled=False,
-            process_before_response=False,
+            process_before_response=inline,
             listener_executor=ThreadPoolExecutor(max_workers=16),
         )
+        if kind == "real-inline":
+            from handlers import register_all
 
-        def only_ack(ack: Ack) -> None:
-            ack()
+            register_all(bolt, services)
+        else:
 
-        bolt.command(settings.kpi_command)(only_ack)
-        bolt.command(settings.plan_command)(only_ack)
+            def only_ack(ack: Ack) -> None:
+                ack()
+
+            bolt.command(settings.kpi_command)(only_ack)
+            bolt.command(settings.plan_command)(only_ack)
     app = Timing(build_asgi_app(services, bolt_app=bolt))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -396,7 +404,7 @@ def run_against(kind: str, database_url: str, requests: list[tuple[str, str]]) -
                 elapsed = time.perf_counter() - started
                 if response.status_code != 200:
                     raise RuntimeError(f"{kind}: {command} {text} answered {response.status_code}")
-                if kind == "real" and not response.json().get("blocks"):
+                if kind.startswith("real") and not response.json().get("blocks"):
                     raise RuntimeError(f"{kind}: {command} {text} answered without blocks")
                 if n >= WARMUP:
                     round_trips.append(elapsed)
@@ -466,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         core = core_latency(database_url, requests)
         bare = run_against("bare", database_url, requests)
         real = run_against("real", database_url, requests)
+        inline = {
+            kind: run_against(kind, database_url, requests)
+            for kind in ("bare-inline", "real-inline")
+        }
         size_mb = os.path.getsize(Path(tmp) / "bench.db") / 1e6
     ratio = real["server_p50"] / bare["server_p50"]
     rss_mb = int(real["rss"].split()[0]) / 1024
@@ -477,12 +489,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{KPIS * READINGS_PER_KPI} readings"
     )
     print(
-        f"{'':6} {'requests':>8} {'server p50':>11} {'server p99':>11} {'client p50':>11} "
+        f"{'':12} {'requests':>8} {'server p50':>11} {'server p99':>11} {'client p50':>11} "
         f"{'client p99':>11} {'RSS':>10} {'peak RSS':>10}"
     )
-    for name, result in (("bare", bare), ("real", real)):
+    for name, result in (("bare", bare), ("real", real), *inline.items()):
         print(
-            f"{name:6} {result['requests']:>8} {result['server_p50']:>9.2f}ms "
+            f"{name:12} {result['requests']:>8} {result['server_p50']:>9.2f}ms "
             f"{result['server_p99']:>9.2f}ms {result['client_p50']:>9.2f}ms "
             f"{result['client_p99']:>9.2f}ms {result['rss']:>10} {result['hwm']:>10}"
         )
@@ -494,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         f"p50 ratio real/bare: {ratio:.2f} (goal <= {GOAL_P50_RATIO}) "
         f"{'met' if ratio <= GOAL_P50_RATIO else 'NOT met'}"
     )
+    inline_ratio = inline["real-inline"]["server_p50"] / inline["bare-inline"]["server_p50"]
+    print(f"p50 ratio with listeners inline (no ack polling), for information: {inline_ratio:.2f}")
     print(
         f"real p99: {real['server_p99']:.1f} ms (goal < {GOAL_P99_MS}) "
         f"{'met' if real['server_p99'] < GOAL_P99_MS else 'NOT met'}"
