@@ -317,9 +317,6 @@ def kpi_scorecard(session: Session, now: datetime) -> KpiScorecard:
 def kpi_card(session: Session, kpi: Kpi, now: datetime) -> KpiCard:
     _, day = plan_day(session, now)
     data = q.kpi_card(session=session, kpi=kpi, history=max(CARD_HISTORY, SPARK_HISTORY))
-    owners = {
-        i.owner_id: session.get(Person, i.owner_id) for i, _ in data.initiatives if i.owner_id
-    }
     return KpiCard(
         day=day,
         kpi=kpi_line(kpi, data.readings[-SPARK_HISTORY:], day),
@@ -329,10 +326,10 @@ def kpi_card(session: Session, kpi: Kpi, now: datetime) -> KpiCard:
             LinkedInitiative(
                 key=i.key,
                 title=i.title,
-                owner_slack_id=(owner.slack_id if (owner := owners.get(i.owner_id)) else None),
+                owner_slack_id=owner.slack_id,
                 pulse=pulse,
             )
-            for i, pulse in data.initiatives
+            for i, owner, pulse in data.initiatives
         ],
     )
 

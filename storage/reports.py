@@ -101,7 +101,7 @@ class KpiCardData:
     kpi: Kpi
     objective: Objective | None
     readings: list[Reading]  # oldest first
-    initiatives: list[tuple[Initiative, LastPulse | None]]
+    initiatives: list[tuple[Initiative, Person, LastPulse | None]]  # with owner and last pulse
 
 
 @dataclass
@@ -241,19 +241,20 @@ def kpi_names(*, session: Session) -> list[tuple[str, str]]:
 def kpi_card(*, session: Session, kpi: Kpi, history: int) -> KpiCardData:
     """One KPI with its readings history and the initiatives that move it."""
     initiatives = session.exec(
-        select(Initiative)
+        select(Initiative, Person)
         .join(InitiativeKpi, col(InitiativeKpi.initiative_id) == col(Initiative.id))
+        .join(Person, col(Person.id) == col(Initiative.owner_id))
         .where(InitiativeKpi.kpi_id == kpi.id, col(Initiative.archived).is_(False))
         .order_by(col(Initiative.key))
     ).all()
-    pulses = last_pulses(session=session, initiative_ids=[i.id for i in initiatives if i.id])
+    pulses = last_pulses(session=session, initiative_ids=[i.id for i, _ in initiatives if i.id])
     return KpiCardData(
         kpi=kpi,
         objective=session.get(Objective, kpi.objective_id),
         readings=recent_readings(session=session, kpi_ids=[kpi.id or 0], per_kpi=history).get(
             kpi.id or 0, []
         ),
-        initiatives=[(i, pulses.get(i.id or 0)) for i in initiatives],
+        initiatives=[(i, owner, pulses.get(i.id or 0)) for i, owner in initiatives],
     )
 
 

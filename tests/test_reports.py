@@ -341,3 +341,29 @@ def test_home_data_for_an_owner_a_leader_and_a_stranger(engine, plan):
     assert leader.is_leader and leader.polls.total == 1 and leader.polls.rows[0].voted
     assert [d.key for d in leader.dependencies.rows] == ["landing-page"]  # leads IT
     assert not stranger.in_plan and stranger.initiatives.total == 0
+
+
+def test_a_kpi_card_costs_the_same_queries_with_fifty_linked_initiatives(engine, plan):
+    with Session(engine) as session:
+        adoption = q.find_kpis(session=session, query="portal-adoption", limit=1).rows[0]
+        team = f.team(session)
+        for _ in range(50):
+            f.initiative(session, owner=f.person(session), team=team, kpis=[adoption])
+        session.commit()
+    with Session(engine) as session, StatementCounter(engine) as counter:
+        card = r.kpi_answer(session, "portal-adoption", NOW)
+    assert isinstance(card, r.KpiCard) and len(card.initiatives) == 51
+    assert all(i.owner_slack_id for i in card.initiatives)
+    assert counter.count <= 8
+
+
+def test_a_plan_card_costs_the_same_queries_with_two_hundred_milestones(engine, plan):
+    with Session(engine) as session:
+        beta = q.initiative_by_key(session=session, key="portal-beta")
+        for n in range(200):
+            f.milestone(session, initiative=beta, due=date(2027, 3, 1) + timedelta(days=n))
+        session.commit()
+    with Session(engine) as session, StatementCounter(engine) as counter:
+        card = r.plan_answer(session, "portal-beta", "UALICE", NOW)
+    assert isinstance(card, r.InitiativeCard) and len(card.milestones) == 203
+    assert counter.count <= 11
