@@ -205,12 +205,18 @@ def _like_pattern(text: str) -> str:
 
 
 def find_kpis(*, session: Session, query: str, limit: int) -> Page[Kpi]:
-    """A KPI whose key is exactly `query`, else those whose key or name contains it."""
+    """The KPI whose key (or else whole name) is `query`, else those whose key or name contain it."""
     needle = query.strip().lower()
     for condition in (col(Kpi.key) == query.strip(), func.lower(Kpi.key) == needle):
         exact = session.exec(select(Kpi).where(condition, col(Kpi.archived).is_(False))).first()
         if exact is not None:
             return Page(rows=[exact], total=1)
+    # A full name wins over names that merely contain it ("Uptime" vs "Uptime (mobile)").
+    named = session.exec(
+        select(Kpi).where(func.lower(Kpi.name) == needle, col(Kpi.archived).is_(False)).limit(2)
+    ).all()
+    if len(named) == 1:
+        return Page(rows=list(named), total=1)
     pattern = _like_pattern(needle)
     matches = and_(
         col(Kpi.archived).is_(False),

@@ -367,3 +367,14 @@ def test_a_plan_card_costs_the_same_queries_with_two_hundred_milestones(engine, 
         card = r.plan_answer(session, "portal-beta", "UALICE", NOW)
     assert isinstance(card, r.InitiativeCard) and len(card.milestones) == 203
     assert counter.count <= 11
+
+
+def test_a_whole_name_beats_names_that_contain_it(engine, plan):
+    with Session(engine) as session:
+        goal = f.objective(session)
+        f.kpi(session, objective=goal, key="csat-mobile", name="Customer satisfaction (mobile)")
+        session.commit()
+        assert [
+            k.key for k in q.find_kpis(session=session, query="customer satisfaction", limit=5).rows
+        ] == ["csat"]
+        assert q.find_kpis(session=session, query="satisfaction", limit=5).total == 2
