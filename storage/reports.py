@@ -442,6 +442,7 @@ def _dependency_page(
         condition,
         col(Dependency.archived).is_(False),
         col(Dependency.state).in_(OPEN_DEPENDENCY_STATES),
+        col(Initiative.archived).is_(False),
     )
     rows = session.exec(
         select(Dependency, Initiative, Team)
@@ -454,7 +455,12 @@ def _dependency_page(
     total = (
         len(rows)
         if len(rows) < limit
-        else session.exec(select(func.count()).select_from(Dependency).where(where)).one()
+        else session.exec(
+            select(func.count())
+            .select_from(Dependency)
+            .join(Initiative, col(Initiative.id) == col(Dependency.initiative_id))
+            .where(where)
+        ).one()
     )
     return Page(
         rows=[DependencyRow(dependency=d, initiative=i, provider=t) for d, i, t in rows],

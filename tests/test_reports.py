@@ -378,3 +378,14 @@ def test_a_whole_name_beats_names_that_contain_it(engine, plan):
             k.key for k in q.find_kpis(session=session, query="customer satisfaction", limit=5).rows
         ] == ["csat"]
         assert q.find_kpis(session=session, query="satisfaction", limit=5).total == 2
+
+
+def test_dependencies_of_archived_initiatives_are_nobodys_to_act_on(engine, plan):
+    with Session(engine) as session:
+        campaign = q.initiative_by_key(session=session, key="campaign")
+        campaign.archived = True
+        session.add(campaign)
+        session.commit()
+        alice = r.plan_answer(session, "deps", "UALICE", NOW)
+    assert isinstance(alice, r.MyDependencies)
+    assert alice.to_provide.total == 0 and alice.to_provide.rows == []
