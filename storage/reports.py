@@ -145,38 +145,29 @@ def recent_readings(
     """The newest `per_kpi` readings of each KPI (all KPIs when `kpi_ids` is None), oldest first.
 
     A correction is a newer row for the same day, so only the newest reading of each day counts.
-    One query: windows over (kpi_id, as_of), which the ix_kpi_reading_kpi_as_of index serves.
+    One query: the newest row of each (kpi_id, as_of) and its rank come from the
+    ix_kpi_reading_kpi_as_of index alone (it carries the row id), and only the rows kept are
+    then read from the table.
     """
     if kpi_ids is not None and not kpi_ids:
         return {}
-    newest_of_day = (
-        func.row_number()
-        .over(
-            partition_by=(col(KpiReading.kpi_id), col(KpiReading.as_of)),
-            order_by=col(KpiReading.id).desc(),
-        )
-        .label("newest_of_day")
-    )
-    daily = select(
-        col(KpiReading.kpi_id), col(KpiReading.value), col(KpiReading.as_of), newest_of_day
-    )
+    per_day = select(
+        col(KpiReading.kpi_id), col(KpiReading.as_of), func.max(KpiReading.id).label("id")
+    ).group_by(col(KpiReading.kpi_id), col(KpiReading.as_of))
     if kpi_ids is not None:
-        daily = daily.where(col(KpiReading.kpi_id).in_(kpi_ids))
-    days = daily.subquery()
+        per_day = per_day.where(col(KpiReading.kpi_id).in_(kpi_ids))
+    days = per_day.subquery()
     rank = (
         func.row_number()
         .over(partition_by=days.c.kpi_id, order_by=days.c.as_of.desc())
         .label("rank")
     )
-    ranked = (
-        select(days.c.kpi_id, days.c.value, days.c.as_of, rank)
-        .where(days.c.newest_of_day == 1)
-        .subquery()
-    )
+    ranked = select(days.c.id, rank).subquery()
     rows = session.exec(
-        select(ranked.c.kpi_id, ranked.c.value, ranked.c.as_of)
+        select(col(KpiReading.kpi_id), col(KpiReading.value), col(KpiReading.as_of))
+        .join(ranked, ranked.c.id == col(KpiReading.id))
         .where(ranked.c.rank <= per_kpi)
-        .order_by(ranked.c.kpi_id, ranked.c.rank.desc())
+        .order_by(col(KpiReading.kpi_id), ranked.c.rank.desc())
     ).all()
     readings: dict[int, list[Reading]] = defaultdict(list)
     for kpi_id, value, as_of in rows:
