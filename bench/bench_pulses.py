@@ -1,17 +1,20 @@
 """Pulse fan-out to 5,000 owners against the stand-in: API calls, time, duplicates, lost pulses.
 
-Two periods in one run, on one database and one stand-in (in this process, so its call records
+Several periods in one run, on one database and one stand-in (in this process, so its call records
 and fault injection are at hand):
 
-1. Clean: `deliver_pulses` for period one. Reported: Web API calls per delivered pulse (goal
-   ≤ 1.05), and the pipeline's time per pulse against a plain loop of `chat_postMessage` calls
-   sending the very same messages (text, blocks, metadata) to the same stand-in (goal ≤ 1.5x).
-2. Faults: period two with 10% of Web API calls answered 429 (Retry-After 0 or 1, chosen at
+1. Clean: `deliver_pulses` for one period, repeated for `--trials` periods. Reported: Web API
+   calls per delivered pulse (goal ≤ 1.05), and the pipeline's time per pulse against a plain
+   loop of `chat_postMessage` calls sending the very same messages (text, blocks, metadata) to
+   the same stand-in (goal ≤ 1.5x). Timings on a shared machine are noisy: the median trial is
+   reported, with every trial's ratio beside it.
+2. Faults: the next period, with 10% of Web API calls answered 429 (Retry-After 0 or 1, chosen at
    random) and a simulated crash (a BaseException, like a killed process: nothing after it runs)
-   right after half of the prompts were posted; then a second tick once the crashed claims'
+   half-way through the prompts, inside a claimed batch; then a second tick once the crashed claims'
    lease has expired. Reported: duplicates (goal 0) and lost pulses (goal 0).
 
-Run: .venv/bin/python -m bench.bench_pulses [--owners 5000] [--database-url URL]
+Run: .venv/bin/python -m bench.bench_pulses [--owners 5000] [--trials 3] [--database-url URL]
+(about 15 minutes for 5,000 owners: slack_sdk sleeps Retry-After plus up to 1 s per 429).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
-from bot.pulses.delivery import CLAIM_LEASE, deliver_pulses, tagged_pulse_ids
+from bot.pulses.delivery import CLAIM_LEASE, OWNERS_PER_BATCH, deliver_pulses, tagged_pulse_ids
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway, make_web_client
@@ -40,8 +43,7 @@ from storage.db import alembic_config, make_engine
 from storage.models import Initiative, Person, PlanSettings, PulseRequest, PulseState, Team
 
 TIMEZONES = ("America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Europe/London")
-PERIOD_ONE = datetime(2027, 1, 4, 18, tzinfo=UTC)  # Monday 09:00 has passed in all four zones
-PERIOD_TWO = PERIOD_ONE + timedelta(days=7)
+FIRST_MONDAY = datetime(2027, 1, 4, 18, tzinfo=UTC)  # Monday 09:00 has passed in all four zones
 GOAL_CALLS_PER_PULSE = 1.05
 GOAL_TIME_RATIO = 1.5
 RATE_LIMITED_SHARE = 0.10
@@ -143,10 +145,10 @@ def inject_rate_limits(standin: StandIn, share: float, seed: int = 11) -> thread
     return stop
 
 
-def clean_run(services: Services, standin: StandIn, owners: int) -> dict[str, Any]:
+def clean_run(services: Services, standin: StandIn, owners: int, week: int) -> dict[str, Any]:
     standin.reset_calls()
     started = time.perf_counter()
-    report = deliver_pulses(services, PERIOD_ONE)
+    report = deliver_pulses(services, FIRST_MONDAY + timedelta(weeks=week))
     pipeline = time.perf_counter() - started
     calls = standin.calls()
     posted = [c.params for c in calls if c.method == "chat.postMessage" and c.ok]
@@ -165,27 +167,31 @@ def clean_run(services: Services, standin: StandIn, owners: int) -> dict[str, An
     }
 
 
-def faulty_run(services: Services, standin: StandIn, owners: int) -> dict[str, Any]:
+def faulty_run(services: Services, standin: StandIn, owners: int, week: int) -> dict[str, Any]:
     standin.reset_calls()
     stop_limits = inject_rate_limits(standin, RATE_LIMITED_SHARE)
+    # Half-way, and in the middle of a claimed batch: some prompts of that batch were posted
+    # but never marked sent, the rest of the batch was claimed but never posted.
+    crash_after = owners // 2 + OWNERS_PER_BATCH // 3
     crashing = Services(
-        services.settings, services.engine, CrashingGateway(services.slack.client, owners // 2)
+        services.settings, services.engine, CrashingGateway(services.slack.client, crash_after)
     )
+    monday = FIRST_MONDAY + timedelta(weeks=week)
     started = time.perf_counter()
     crashed = False
     try:
-        deliver_pulses(crashing, PERIOD_TWO)
+        deliver_pulses(crashing, monday)
     except SimulatedCrash:
         crashed = True
     first_tick = time.perf_counter() - started
-    second = deliver_pulses(services, PERIOD_TWO + CLAIM_LEASE + timedelta(minutes=1))
+    second = deliver_pulses(services, monday + CLAIM_LEASE + timedelta(minutes=1))
     total = time.perf_counter() - started
     stop_limits.set()
 
     calls = standin.calls()
     with Session(services.engine) as session:
         rows = session.exec(
-            select(PulseRequest).where(PulseRequest.due_at >= PERIOD_TWO - timedelta(days=1))  # type: ignore[operator]
+            select(PulseRequest).where(PulseRequest.due_at >= monday - timedelta(days=1))  # type: ignore[operator]
         ).all()
     ids = {row.id for row in rows}
     # Every pulse of period two counted in the messages Slack actually stored.
@@ -216,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--owners", type=int, default=5000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=3,
+        help="clean fan-outs (one period each) timed against the plain loop; the median counts",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
@@ -225,12 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             build_plan(database_url, standin, args.owners)
             services = services_for(database_url, standin)
-            clean = clean_run(services, standin, args.owners)
-            faults = faulty_run(services, standin, args.owners)
+            trials = [
+                clean_run(services, standin, args.owners, week) for week in range(args.trials)
+            ]
+            faults = faulty_run(services, standin, args.owners, args.trials)
             services.engine.dispose()
         finally:
             standin.stop()
 
+    by_ratio = sorted(trials, key=lambda t: t["ratio"])
+    clean = by_ratio[len(by_ratio) // 2]  # the median trial
+    ratios = ", ".join(f"{t['ratio']:.2f}" for t in trials)
+    clean["calls_per_pulse"] = max(t["calls_per_pulse"] for t in trials)
     backend = database_url.split(":", 1)[0]
     print(f"## Pulse fan-out ({args.owners} owners, {backend}, stand-in in process)\n")
     print("| run | figure | measured | goal | met |")
@@ -239,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         ("clean", "Web API calls per delivered pulse", f"{clean['calls_per_pulse']:.3f} ({clean['api_calls']} / {clean['delivered']})", f"≤ {GOAL_CALLS_PER_PULSE}", clean["calls_per_pulse"] <= GOAL_CALLS_PER_PULSE),
         ("clean", "pipeline time per pulse", f"{clean['pipeline_ms_per_pulse']:.2f} ms ({clean['pipeline_s']:.1f} s)", "", None),
         ("clean", "plain chat_postMessage loop per message", f"{clean['plain_ms_per_pulse']:.2f} ms ({clean['plain_s']:.1f} s)", "", None),
-        ("clean", "pipeline / plain loop", f"{clean['ratio']:.2f}x", f"≤ {GOAL_TIME_RATIO}x", clean["ratio"] <= GOAL_TIME_RATIO),
+        ("clean", "pipeline / plain loop (median trial)", f"{clean['ratio']:.2f}x (trials: {ratios})", f"≤ {GOAL_TIME_RATIO}x", clean["ratio"] <= GOAL_TIME_RATIO),
         ("faults", "calls answered 429", f"{faults['rate_limited']} of {faults['api_calls']}", "10%", None),
         ("faults", "crash mid-way, then a second tick", f"crashed={faults['crashed']}; {faults['found_in_slack']} found in Slack, {faults['resent_after_crash']} sent by the second tick ({faults['history_calls']} history reads)", "", None),
         ("faults", "duplicates", str(faults["duplicates"]), "0", faults["duplicates"] == 0),
