@@ -1,0 +1,1 @@
+"""Listeners for block_actions: buttons people click in messages and modals."""

@@ -1,0 +1,1 @@
+"""Listeners for view_submission: modals people fill in."""
