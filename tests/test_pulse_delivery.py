@@ -372,3 +372,19 @@ def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, servic
         sent_ids |= tagged_pulse_ids(call.params["metadata"]["event_payload"])
     assert row.id not in sent_ids  # not re-sent without knowing
     assert [r.state for r in pulses(plan) if r.id == row.id] == [PulseState.CLAIMED]
+
+
+def test_a_long_fan_out_stamps_claims_when_they_happen(plan, services, standin, monkeypatch):
+    # Each owner's batch takes twelve minutes (rate limits): the last claim is made well after
+    # `now`, and must not look stale to a replica ticking at now + lease.
+    clock = iter(range(0, 10_000, 720))
+    monkeypatch.setattr(delivery, "elapsed_clock", lambda: float(next(clock)))
+    monkeypatch.setattr(delivery, "OWNERS_PER_BATCH", 1)
+    deliver_pulses(services, MONDAY)
+    stamps = sorted({(r.owner_id, r.claimed_at, r.sent_at) for r in pulses(plan)})
+    (_, alice_claim, _), (_, bob_claim, bob_sent) = stamps
+    assert alice_claim < bob_claim and bob_claim - MONDAY > CLAIM_LEASE
+    assert bob_sent > bob_claim
+    with Session(plan) as session:
+        stale = queries.stale_claims(session=session, claimed_before=MONDAY + timedelta(minutes=11))
+    assert stale == []

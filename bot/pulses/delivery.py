@@ -9,6 +9,7 @@ for the tagged message in the owner's DM before posting again, so nobody gets th
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,11 @@ UNREACHABLE_ALERT = "owner_unreachable"
 T = TypeVar("T")
 
 
+def elapsed_clock() -> float:
+    """Seconds on a monotonic clock: only differences count (tests replace it)."""
+    return time.monotonic()
+
+
 @dataclass
 class DeliveryReport:
     """What one fan-out did, counted in pulses (several pulses can share one message)."""
@@ -54,6 +60,17 @@ class DeliveryReport:
     found_in_slack: int = 0  # stale claims whose prompt was already posted: not re-sent
     expired: int = 0  # stale claims whose period ended before anyone could post them
     errors: list[str] = field(default_factory=list)
+    started: float = field(default_factory=lambda: elapsed_clock(), repr=False)
+
+    def moment(self, now: datetime) -> datetime:
+        """`now` moved on by the time this fan-out has taken so far.
+
+        A long fan-out (rate limits) claims and posts its last batch minutes after `now`; claim
+        and sent stamps must say when that really happened, or another replica would take a
+        fresh claim for a stale one, and reminders would count from too early.
+        """
+        # Whole seconds: enough for leases and reminders, and `now` itself in a quick fan-out.
+        return now + timedelta(seconds=int(elapsed_clock() - self.started))
 
 
 @dataclass
@@ -88,9 +105,13 @@ def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
     rows, context = _due_pulses(services, now)
     by_owner = [list(group) for _, group in groupby(rows, key=lambda row: row["owner_id"])]
     for batch in _chunks(by_owner, OWNERS_PER_BATCH):
+        claimed_at = report.moment(now)
         with session_scope(services.engine) as session:
             claimed = queries.claim_pulses(
-                session=session, rows=[row for owner_rows in batch for row in owner_rows]
+                session=session,
+                rows=[
+                    {**row, "claimed_at": claimed_at} for owner_rows in batch for row in owner_rows
+                ],
             )
         report.claimed += len(claimed)
         _post_prompts(services, claimed, context, now, report)
@@ -122,7 +143,6 @@ def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, objec
             "period": period.key,
             "due_at": period.start,
             "next_due_at": period.end,
-            "claimed_at": now,
         }
         for initiative, owner, period in due
     ]
@@ -148,7 +168,7 @@ def _post_prompts(
         for chunk in _chunks(list(group), messages.MAX_PULSES_PER_MESSAGE):
             messages_to_send.append((context.owners[owner_id], list(chunk)))
 
-    posted: list[tuple[list[int], str, str]] = []
+    posted: list[queries.SentPrompt] = []
     unavailable_in_a_row = 0
     try:
         for index, (owner, chunk) in enumerate(messages_to_send):
@@ -189,25 +209,19 @@ def _post_prompts(
                 report.failed += len(ids)
                 continue
             unavailable_in_a_row = 0
-            posted.append((ids, result.channel, result.ts))
+            posted.append(queries.SentPrompt(ids, result.channel, result.ts, report.moment(now)))
             report.sent += len(ids)
             report.messages += 1
     except Exception:
-        _mark_posted(services, posted, now)
+        _mark_posted(services, posted)
         raise
-    _mark_posted(services, posted, now)
+    _mark_posted(services, posted)
 
 
-def _mark_posted(
-    services: Services, posted: Sequence[tuple[list[int], str, str]], now: datetime
-) -> None:
-    if not posted:
-        return
-    with session_scope(services.engine) as session:
-        queries.mark_sent(
-            session=session,
-            sent=[queries.SentPrompt(ids, channel, ts, now) for ids, channel, ts in posted],
-        )
+def _mark_posted(services: Services, posted: Sequence[queries.SentPrompt]) -> None:
+    if posted:
+        with session_scope(services.engine) as session:
+            queries.mark_sent(session=session, sent=posted)
 
 
 def _release(services: Services, pulses: Sequence[PulseRequest]) -> None:
