@@ -151,10 +151,32 @@ def test_escalation_without_a_lead_still_marks_the_initiative_dark(engine, servi
 
 
 def test_a_refused_reminder_is_retried_by_a_later_tick(sent, services, standin):
-    standin.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    standin.fail_next("chat.postMessage", status=200, error="invalid_auth")
     assert send_follow_ups(services, SENT + timedelta(hours=24)).reminders == 0
     assert {r.reminded_at for r in rows(sent)} == {None}
     assert send_follow_ups(services, SENT + timedelta(hours=25)).reminders == 1
+
+
+def test_a_reminder_to_a_gone_user_is_not_retried_every_tick(sent, services, standin):
+    standin.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    assert send_follow_ups(services, SENT + timedelta(hours=24)).reminders == 0
+    assert send_follow_ups(services, SENT + timedelta(hours=25)).reminders == 0
+    assert len(standin.calls("chat.postMessage")) == 1
+
+
+def test_no_reminder_or_escalation_while_the_owner_is_away(sent, services, standin):
+    from datetime import date
+
+    from storage.models import Person
+
+    with Session(sent) as session:
+        alice = session.exec(select(Person).where(Person.slack_id == "UALICE")).one()
+        alice.away_from, alice.away_until = date(2027, 1, 5), date(2027, 1, 6)
+        session.commit()
+    assert send_follow_ups(services, SENT + timedelta(hours=24)).reminders == 0  # Tuesday
+    thursday = utc(2027, 1, 7, 14)
+    assert send_follow_ups(services, thursday).reminders == 1  # back: reminded, not escalated
+    assert send_follow_ups(services, thursday + timedelta(hours=1)).escalations == 0
 
 
 def test_racing_ticks_send_one_reminder(sent, settings, standin):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.pulses import messages
-from bot.pulses.schedule import WorkingHours, owner_zone
+from bot.pulses.schedule import WorkingHours, is_away, owner_zone
 from bot.services import Services
-from bot.slack.errors import SlackError, SlackUnavailable
+from bot.slack.errors import InvalidAuth, SlackError, SlackUnavailable
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Person, PulseRequest
@@ -35,9 +35,15 @@ class FollowUpReport:
     escalated: int = 0  # pulses escalated (initiatives flagged dark)
 
 
-def _definitely_not_posted(exc: SlackError) -> bool:
-    # A timeout or 5xx may hide a delivered message: keep the claim (at most once) then.
-    return not isinstance(exc, SlackUnavailable) or exc.code in {"ratelimited", "rate_limited"}
+def _worth_retrying(exc: SlackError) -> bool:
+    """Errors after which nothing was posted and a later tick may succeed.
+
+    A timeout or 5xx may hide a delivered message, and a gone user or DM stays gone: the claim
+    stays then (at most once, and no failing post every tick).
+    """
+    if isinstance(exc, InvalidAuth):
+        return True
+    return isinstance(exc, SlackUnavailable) and exc.code in {"ratelimited", "rate_limited"}
 
 
 def send_follow_ups(services: Services, now: datetime) -> FollowUpReport:
@@ -61,7 +67,8 @@ def send_reminders(
         list
     )
     for pulse, initiative, owner in candidates:
-        if hours.contains(owner_zone(owner, plan), now):
+        tz = owner_zone(owner, plan)
+        if hours.contains(tz, now) and not is_away(owner, now.astimezone(tz).date()):
             threads[(str(pulse.channel_id), str(pulse.message_ts))].append(
                 (pulse, initiative, owner)
             )
@@ -86,7 +93,7 @@ def send_reminders(
             )
         except SlackError as exc:
             log.warning("Reminder in %s failed: %s", channel, exc.code)
-            if _definitely_not_posted(exc):
+            if _worth_retrying(exc):
                 with session_scope(services.engine) as session:
                     queries.unclaim_follow_up(
                         session=session, stage=REMINDED, pulse_ids=sorted(won), now=now
@@ -111,6 +118,8 @@ def send_escalations(
     by_lead: dict[int | None, list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(list)
     leads: dict[int | None, Person | None] = {}
     for pulse, initiative, owner, lead in candidates:
+        if is_away(owner, now.astimezone(owner_zone(owner, plan)).date()):
+            continue  # out of office since the prompt: not "gone dark"
         if _lead_reachable(lead):
             assert lead is not None
             if not hours.contains(owner_zone(lead, plan), now):
@@ -174,7 +183,7 @@ def _escalate(
         )
     except SlackError as exc:
         log.warning("Escalation to %s failed: %s", lead.slack_id, exc.code)
-        if _definitely_not_posted(exc):
+        if _worth_retrying(exc):
             with session_scope(services.engine) as session:
                 queries.unclaim_follow_up(
                     session=session, stage=ESCALATED, pulse_ids=sorted(won), now=now
