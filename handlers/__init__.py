@@ -11,11 +11,15 @@ if TYPE_CHECKING:
 
 
 def register_all(app: App, services: Services) -> None:
-    """Register middleware, the error handler, then each area's listeners (one line per area)."""
-    from handlers import errors, middleware
+    """Register middleware, the error handler, then each area's listeners (one line per area).
+
+    Every listener registered on `app` from here on, in any area, is guarded (handlers/guard.py).
+    """
+    from handlers import errors, guard, middleware
 
     middleware.register(app, services)
     errors.register(app, services)
+    guard.guard_app(app, services)
     from handlers.actions import pulse as pulse_actions
     from handlers.commands import pulse as pulse_command
     from handlers.views import pulse as pulse_views

@@ -27,16 +27,8 @@ def register(app: App, services: Services) -> None:
         error: Exception, body: Any, response: BoltResponse | None
     ) -> BoltResponse | None:
         body = body if isinstance(body, dict) else {}
-        kind = str(body.get("type") or ("slash_command" if "command" in body else "unknown"))
-        if isinstance(error, UserError):
-            message = render_mrkdwn("blocks/errors/user_error.txt.j2", message=error.message)
-            log.info("user error on %s: %s", kind, error.message)
-        elif isinstance(error, BadPayload):
-            message = render_mrkdwn("blocks/errors/bad_payload.txt.j2")
-            log.warning("malformed %s payload: %s", kind, error)
-        else:
-            message = render_mrkdwn("blocks/errors/unexpected.txt.j2")
-            log.error("unhandled error on %s", kind, exc_info=error)
+        kind = _kind(body)
+        message = _describe(error, kind)
         if kind == "event_callback":
             return _plain_ack(response)  # nobody is waiting for an answer to an event
         if response is not None:  # not acknowledged yet: the answer can ride on the ack
@@ -45,6 +37,31 @@ def register(app: App, services: Services) -> None:
                 return immediate
         _answer_later(services, body, message)
         return _plain_ack(response)
+
+
+def answer_after_ack(services: Services, error: Exception, body: Any) -> None:
+    """A listener failed after its ack (see handlers/guard.py): log it, tell the person later."""
+    body = body if isinstance(body, dict) else {}
+    kind = _kind(body)
+    message = _describe(error, kind)
+    if kind != "event_callback":  # nobody is waiting for an answer to an event
+        _answer_later(services, body, message)
+
+
+def _kind(body: dict[str, Any]) -> str:
+    return str(body.get("type") or ("slash_command" if "command" in body else "unknown"))
+
+
+def _describe(error: Exception, kind: str) -> str:
+    """Logs the error at the level it deserves and returns the sentence for the person."""
+    if isinstance(error, UserError):
+        log.info("user error on %s: %s", kind, error.message)
+        return render_mrkdwn("blocks/errors/user_error.txt.j2", message=error.message)
+    if isinstance(error, BadPayload):
+        log.warning("malformed %s payload: %s", kind, error)
+        return render_mrkdwn("blocks/errors/bad_payload.txt.j2")
+    log.error("unhandled error on %s", kind, exc_info=error)
+    return render_mrkdwn("blocks/errors/unexpected.txt.j2")
 
 
 def _plain_ack(response: BoltResponse | None) -> BoltResponse | None:

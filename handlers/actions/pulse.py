@@ -15,7 +15,7 @@ from bot.services import Services
 from handlers.payload import BadPayload, optional_str, payload_str
 from storage.db import session_scope
 from storage.models import PulseStatus
-from templates import render_json, render_mrkdwn
+from templates import render_json
 from templates.ids import PulseIds
 
 STATUS_BY_ACTION = {
@@ -36,14 +36,9 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         ack()
         now = utcnow()
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
-        try:
-            with session_scope(services.engine) as session:
-                record_answer(session, pulse_id=pulse_id, person=user, status=status, now=now)
-        except UserError as exc:
-            # Answered here, not by the app's error handler: an exception raised right after
-            # ack() races with Bolt's reply and can turn the already-sent 200 into a 500.
-            _tell(services, body, exc)
-            return
+        # A UserError (not the owner, period over) is answered by handlers/guard.py.
+        with session_scope(services.engine) as session:
+            record_answer(session, pulse_id=pulse_id, person=user, status=status, now=now)
         refresh_prompt(services, pulse_id=pulse_id, now=now)
         response_url = optional_str(body, "response_url")
         if response_url and body.get("container", {}).get("is_ephemeral"):
@@ -80,16 +75,6 @@ def _open_details(services: Services) -> Callable[..., None]:
         services.slack.update_view(view_id=view_id, view=view)
 
     return open_details
-
-
-def _tell(services: Services, body: dict[str, Any], error: UserError) -> None:
-    """An ephemeral reply through the response_url: it reaches the clicker in any conversation."""
-    response_url = optional_str(body, "response_url")
-    if response_url is None:
-        raise error  # a click inside a view: the app's error handler finds another way
-    services.slack.respond(
-        response_url, text=render_mrkdwn("blocks/errors/user_error.txt.j2", message=error.message)
-    )
 
 
 def _pulse_id(action: dict[str, Any]) -> int:

@@ -30,8 +30,7 @@ def register(app: App, services: Services) -> None:
 
     @app.action(QueryIds.SHARE)
     def share(ack: Ack, body: dict[str, Any]) -> None:
-        # Read the payload before acking: Bolt 1.30 loses the ack of a listener that fails
-        # within its 10 ms polling interval after acking, and Slack would then see a 404.
+        ack()
         user = payload_str(body, "user", "id")
         channel = payload_str(body, "channel", "id")
         response_url = payload_str(body, "response_url")
@@ -39,7 +38,6 @@ def register(app: App, services: Services) -> None:
             command, text = parse_share_value(payload_str(body, "actions", 0, "value"))
         except ValueError:
             raise BadPayload("share button value is not ours") from None
-        ack()
         asked = Asked(
             command=command,
             text=text,

@@ -8,13 +8,12 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.clock import utcnow
-from bot.errors import UserError
 from bot.pulses.answers import pulses_of
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
 from handlers.payload import payload_str
 from storage.db import session_scope
-from templates import render_json, render_mrkdwn
+from templates import render_json
 from templates.ids import PulseIds
 
 
@@ -27,14 +26,8 @@ def register(app: App, services: Services) -> None:
         user, response_url = payload_str(body, "user_id"), payload_str(body, "response_url")
         words = str(body.get("text") or "").split()
         now = utcnow()
-        try:
-            reply = _reply(services, command=command, user=user, words=words, now=now)
-        except UserError as exc:
-            # Answered here: an exception right after ack() races with Bolt's reply (a 500).
-            reply = {
-                "text": render_mrkdwn("blocks/errors/user_error.txt.j2", message=exc.message),
-                "blocks": None,
-            }
+        # A UserError (a bad date for `away`) is answered through the response_url by the guard.
+        reply = _reply(services, command=command, user=user, words=words, now=now)
         services.slack.respond(response_url, text=reply["text"], blocks=reply["blocks"])
 
 
