@@ -54,18 +54,12 @@ IDs expire after 3 s, signatures after 5 min). Test rules with an explicit `now`
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import itertools
-import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -74,6 +68,8 @@ from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.slack.gateway import SlackGateway
 from standin import StandIn, Workspace
+from standin import client as slack_side
+from standin.client import SlackRequest, SlackSide
 from storage.db import make_engine
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -82,10 +78,8 @@ SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 def sign(
     body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
-    """The two headers Slack adds to every request: v0 HMAC-SHA256 of `v0:{timestamp}:{body}`."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+    """Slack's signature headers (standin/client.py), with the test signing secret by default."""
+    return slack_side.sign(body, secret=secret, timestamp=timestamp)
 
 
 class TrackingExecutor(ThreadPoolExecutor):
@@ -115,9 +109,7 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 
 class SlackBot:
-    """The running bot, seen from Slack's side."""
-
-    _counter = itertools.count(1)
+    """The running bot, seen from Slack's side: requests built by `standin.client`, sent with httpx."""
 
     def __init__(
         self, *, base_url: str, standin: StandIn, services: Services, executor: TrackingExecutor
@@ -127,9 +119,11 @@ class SlackBot:
         self.services = services
         self.executor = executor
         self.http = httpx.Client(base_url=base_url, timeout=15)
-        ws = standin.workspace
-        self.team = {"id": ws.team_id, "domain": ws.domain}
-        self.api_app_id = ws.app_id
+        self.slack = SlackSide(standin, signing_secret=SIGNING_SECRET)
+        self.team = self.slack.team
+        self.api_app_id = self.slack.api_app_id
+        self.block_action_payload = self.slack.block_action_payload
+        self.view_submission_payload = self.slack.view_submission_payload
 
     # --- raw ----------------------------------------------------------------------------------
 
@@ -152,6 +146,9 @@ class SlackBot:
             headers={"Content-Type": content_type, **signed, **(headers or {})},
         )
 
+    def send(self, request: SlackRequest) -> httpx.Response:
+        return self.post(request.body, content_type=request.content_type, headers=request.headers)
+
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
 
@@ -169,37 +166,18 @@ class SlackBot:
         channel_id: str = "CGENERAL",
         **extra: str,
     ) -> httpx.Response:
-        channel = self.standin.workspace.channels.get(channel_id)
-        user = self.standin.workspace.users.get(user_id)
-        form = {
-            "token": "legacy-verification-token",
-            "team_id": self.team["id"],
-            "team_domain": self.team["domain"],
-            "channel_id": channel_id,
-            "channel_name": channel.name if channel else "directmessage",
-            "user_id": user_id,
-            "user_name": user.name if user else "someone",
-            "command": command,
-            "text": text,
-            "api_app_id": self.api_app_id,
-            "is_enterprise_install": "false",
-            "response_url": self.standin.new_response_url(user_id=user_id, channel_id=channel_id),
-            "trigger_id": self.standin.issue_trigger(user_id),
-            **extra,
-        }
-        return self.post(urlencode(form))
-
-    def _interactive(self, payload: dict[str, Any]) -> httpx.Response:
-        return self.post(urlencode({"payload": json.dumps(payload)}))
+        return self.send(
+            self.slack.command(command, text, user_id=user_id, channel_id=channel_id, **extra)
+        )
 
     def action(self, payload: dict[str, Any]) -> httpx.Response:
-        return self._interactive(payload)
+        return self.send(self.slack.interaction(payload))
 
     def view_submission(self, payload: dict[str, Any]) -> httpx.Response:
-        return self._interactive(payload)
+        return self.send(self.slack.interaction(payload))
 
     def shortcut(self, payload: dict[str, Any]) -> httpx.Response:
-        return self._interactive(payload)
+        return self.send(self.slack.interaction(payload))
 
     def event(
         self,
@@ -208,146 +186,10 @@ class SlackBot:
         event_id: str | None = None,
         retry_num: int | None = None,
     ) -> httpx.Response:
-        envelope = {
-            "token": "legacy-verification-token",
-            "team_id": self.team["id"],
-            "api_app_id": self.api_app_id,
-            "event": {"event_ts": f"{time.time():.6f}", **event},
-            "type": "event_callback",
-            "event_id": event_id or f"Ev{uuid.uuid4().hex[:12].upper()}",
-            "event_time": int(time.time()),
-            "authorizations": [
-                {
-                    "team_id": self.team["id"],
-                    "user_id": self.standin.workspace.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-        }
-        headers = {}
-        if retry_num is not None:
-            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        return self.post(json.dumps(envelope), content_type="application/json", headers=headers)
+        return self.send(self.slack.event(event, event_id=event_id, retry_num=retry_num))
 
     def app_home_opened(self, user_id: str, *, event_id: str | None = None) -> httpx.Response:
-        dm = self.standin.dm_channel(user_id)
-        return self.event(
-            {"type": "app_home_opened", "user": user_id, "channel": dm, "tab": "home"},
-            event_id=event_id,
-        )
-
-    # --- payload builders ---------------------------------------------------------------------
-
-    def _user(self, user_id: str) -> dict[str, Any]:
-        user = self.standin.workspace.users.get(user_id)
-        name = user.name if user else "someone"
-        return {"id": user_id, "username": name, "name": name, "team_id": self.team["id"]}
-
-    def block_action_payload(
-        self,
-        action_id: str,
-        value: str | None = None,
-        *,
-        user_id: str,
-        channel_id: str | None = None,
-        block_id: str = "b",
-        message: dict[str, Any] | None = None,
-        view: dict[str, Any] | None = None,
-        action: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """A `block_actions` payload for a button (or, with `action`, any element) press.
-
-        From a message when `channel_id` is given (the message defaults to the bot's last post
-        there; a user ID means the DM), from a view (modal or Home) when `view` is given.
-        """
-        act = action or {"type": "button", "text": {"type": "plain_text", "text": "Button"}}
-        act = {
-            "action_id": action_id,
-            "block_id": block_id,
-            "action_ts": f"{time.time():.6f}",
-            **({"value": value} if value is not None else {}),
-            **act,
-        }
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": self._user(user_id),
-            "api_app_id": self.api_app_id,
-            "token": "legacy-verification-token",
-            "team": self.team,
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "trigger_id": self.standin.issue_trigger(user_id),
-            "actions": [act],
-        }
-        if channel_id is not None:
-            conversation = channel_id
-            if channel_id[:1] in "UW":
-                conversation = self.standin.dm_channel(channel_id)
-            if message is None:
-                posted = self.standin.messages(conversation)
-                message = posted[-1].as_dict(with_metadata=True) if posted else None
-            ts = (message or {}).get("ts") or f"{time.time():.6f}"
-            is_posted = any(m.ts == ts for m in self.standin.messages(conversation))
-            channel = self.standin.workspace.channels.get(conversation)
-            payload.update(
-                container={
-                    "type": "message",
-                    "message_ts": ts,
-                    "channel_id": conversation,
-                    "is_ephemeral": not is_posted,
-                },
-                channel={"id": conversation, "name": channel.name if channel else "directmessage"},
-                message=message or {"type": "message", "ts": ts, "text": "", "blocks": []},
-                response_url=self.standin.new_response_url(
-                    user_id=user_id,
-                    channel_id=conversation,
-                    message_ts=ts if is_posted else None,
-                ),
-            )
-        if view is not None:
-            payload.update(
-                container={"type": "view", "view_id": view.get("id", "V0")},
-                view=view,
-            )
-        return payload
-
-    def view_submission_payload(
-        self,
-        callback_id: str,
-        values: dict[str, dict[str, dict[str, Any]]],
-        *,
-        user_id: str,
-        private_metadata: str = "",
-        view_id: str | None = None,
-        blocks: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        """A `view_submission` payload; `blocks` defaults to the stored view when `view_id` names one."""
-        stored = self.standin.view(view_id) if view_id else None
-        view = {
-            "id": view_id or f"V{next(self._counter):08d}",
-            "team_id": self.team["id"],
-            "type": "modal",
-            "callback_id": callback_id,
-            "private_metadata": private_metadata,
-            "blocks": blocks if blocks is not None else (stored or {}).get("blocks", []),
-            "title": (stored or {}).get("title", {"type": "plain_text", "text": "PlanPulse"}),
-            "state": {"values": values},
-            "hash": f"{time.time():.6f}",
-            "app_id": self.api_app_id,
-            "bot_id": self.standin.workspace.bot_id,
-        }
-        return {
-            "type": "view_submission",
-            "team": self.team,
-            "user": self._user(user_id),
-            "api_app_id": self.api_app_id,
-            "token": "legacy-verification-token",
-            "trigger_id": self.standin.issue_trigger(user_id),
-            "view": view,
-            "response_urls": [],
-            "is_enterprise_install": False,
-        }
+        return self.send(self.slack.app_home_opened(user_id, event_id=event_id))
 
 
 def _free_socket() -> socket.socket:
