@@ -1,9 +1,16 @@
-"""`planpulse demo`: import the example plan into a fresh SQLite file and show the plan's health."""
+"""`planpulse demo`: the example plan in a fresh SQLite file, its health, then the live bot at work.
+
+The live part (bot/demo_live.py) runs the real server against the Slack stand-in; everything
+stays on loopback and is over in a few seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -30,11 +37,27 @@ def demo_command(args: argparse.Namespace) -> int:
     today = now.astimezone(ZoneInfo(EXAMPLE_TIMEZONE)).date()
     engine = fresh_sqlite(args.database)
     try:
-        import_example(engine, today, now=now)
-        print_summary(engine, today)
+        with _log_only_trouble(unless=getattr(args, "verbose", False)):
+            print_imported(import_example(engine, today, now=now), args.database)
+            print_summary(engine, today)
+            sys.stdout.flush()  # shown while the live part starts
+            print_live(engine, args.database, now)
     finally:
         engine.dispose()
     return 0
+
+
+@contextmanager
+def _log_only_trouble(*, unless: bool) -> Iterator[None]:
+    """The account on stdout is the demo's output; meanwhile the log speaks only of trouble."""
+    root = logging.getLogger()
+    level = root.level
+    if not unless:
+        root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def fresh_sqlite(database_url: str) -> Engine:
@@ -161,5 +184,26 @@ def summary_context(engine: Engine, today: date) -> dict[str, Any]:
     }
 
 
+def print_imported(changes: ChangeSet, database_url: str) -> None:
+    """What the import wrote, in counts per kind (the example is new, so everything is created)."""
+    sys.stdout.write(
+        render_text(
+            "text/demo_imported.txt.j2",
+            database=make_url(database_url).database,
+            created={
+                kind: len(kind_changes.created) for kind, kind_changes in changes.kinds.items()
+            },
+            readings=len(changes.new_readings),
+            people=len(changes.new_people),
+        )
+    )
+
+
 def print_summary(engine: Engine, today: date) -> None:
     sys.stdout.write(render_text("text/demo_summary.txt.j2", **summary_context(engine, today)))
+
+
+def print_live(engine: Engine, database_url: str, now: datetime) -> None:
+    from bot.demo_live import run_live  # the server stack, only once the import has worked
+
+    sys.stdout.write(render_text("text/demo_live.txt.j2", **run_live(engine, database_url, now)))

@@ -35,8 +35,8 @@ Fixtures (registered from tests/conftest.py):
       bot.app_home_opened("UALICE")
       bot.post(body, content_type=..., timestamp=..., signature=..., headers=...)  # raw, for
           security tests; bot.get("/healthz")
-  Payload builders fill in what Slack would (team, user, channel, a fresh response_url and
-  trigger_id from the stand-in):
+  Payload builders (standin/client.py, shared with `planpulse demo`) fill in what Slack would
+  (team, user, channel, a fresh response_url and trigger_id from the stand-in):
       bot.block_action_payload(action_id, value=None, *, user_id, channel_id=None,
                                block_id="b", message=None, view=None, action=None)
       bot.view_submission_payload(callback_id, values, *, user_id, private_metadata="",

@@ -1,14 +1,16 @@
-"""The example plan and `planpulse demo`: meaningful whatever the date, and importable as a file."""
+"""The example plan behind `planpulse demo`: meaningful whatever the date, importable as a file.
+
+The demo's live run (real server, stand-in, tick) is tested in tests/test_demo.py.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from freezegun import freeze_time
 
 from bot.cli import main
-from bot.demo import import_example, summary_context
+from bot.demo import import_example, print_summary, summary_context
 from bot.planfile.example import example_workspace, render_example_plan
 from bot.planfile.validate import validate_document
 from bot.planfile.yaml_reader import read_yaml
@@ -43,14 +45,11 @@ def test_every_person_in_the_example_is_a_user_of_its_workspace():
     assert zones == {"America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo"}
 
 
-def test_demo_command_recreates_its_database_and_prints_the_health(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    with freeze_time("2027-03-10 15:00:00"):
-        assert main(["demo", "--database", url]) == 0
-        first = capsys.readouterr().out
-        assert main(["demo", "--database", url]) == 0  # a second run starts afresh
-        second = capsys.readouterr().out
-    assert first == second
+def test_the_summary_prints_the_health_on_a_fixed_day(engine, capsys):
+    today = date(2027, 3, 10)
+    import_example(engine, today, now=datetime(2027, 3, 10, 15, tzinfo=UTC))
+    print_summary(engine, today)
+    first = capsys.readouterr().out
     assert "Northwind Financial: plan health on 2027-03-10 (America/New_York)" in first
     assert "Service requests via the portal: 10.4 % on 2027-03-03; target 40 %" in first
     assert "Beta feature-complete [beta-ready, portal-beta]: due 2027-03-07, 3 days ago" in first

@@ -1,0 +1,261 @@
+"""The live half of `planpulse demo`: the real bot against the stand-in, driven as Slack drives it.
+
+The example workspace runs in the stand-in; the real server (`build_asgi_app`, uvicorn) listens on
+a loopback port; the directory sync and one tick deliver the pulse DMs; then one owner clicks a
+pulse button and asks `/kpi` and `/plan`, through signed requests built by `standin.client`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from bot.app import create_app
+from bot.demo_text import plain_lines
+from bot.directory import sync_people
+from bot.planfile.example import WORKSPACE_FILE
+from bot.pulses.schedule import cadence, current_period, owner_zone
+from bot.server import build_asgi_app
+from bot.services import Services
+from bot.settings import load_settings
+from bot.slack.gateway import SlackGateway
+from scheduler.tick import run_tick
+from standin import StandIn, Workspace
+from standin.client import BotReply, SlackRequest, SlackSide
+from storage.db import session_scope
+from storage.models import Initiative, Person
+from storage.pulse_answers import latest_answer, pulses_in_message
+from storage.pulses import plan_settings
+from storage.reports import initiative_by_key
+from templates.ids import PulseIds
+
+DEMO_INITIATIVE = "portal-beta"  # its owner is the person the demo plays in Slack
+ANSWER_BUTTON = PulseIds.AT_RISK  # its "Beta feature-complete" milestone was just missed
+WAIT_SECONDS = 10.0
+FIRST_LINES = 6
+
+
+@dataclass(frozen=True)
+class LiveBot:
+    """The running stand-in and server, and Slack's side of talking to it."""
+
+    standin: StandIn
+    services: Services
+    slack: SlackSide
+    url: str
+
+    def send(self, request: SlackRequest) -> BotReply:
+        return self.slack.send(self.url, request)
+
+    def names(self) -> dict[str, str]:
+        return {u.id: u.real_name or u.name for u in self.standin.workspace.users.values()}
+
+
+def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]:
+    """Everything the live part does, returned as plain values for templates/text/demo_live."""
+    with live_bot(engine, database_url) as bot:
+        directory = sync_people(bot.services, now)
+        owner = pulse_moment(bot.services, now)
+        tick = run_tick(bot.services, owner.due)
+        delivered = delivered_pulses(bot, owner.due)
+        answer = answer_from_dm(bot, owner.slack_id)
+        settings = bot.services.settings
+        kpi = ask(bot, settings.kpi_command, "", owner.slack_id)
+        plan = ask(bot, settings.plan_command, owner.initiative_key, owner.slack_id)
+        calls = Counter(call.method for call in bot.standin.calls())
+    return {
+        "workspace": bot.standin.workspace.team_name,
+        "people": len(bot.standin.workspace.users),
+        "channels": len(bot.standin.workspace.channels),
+        "directory": directory.summary(),
+        "tick_at": owner.due.astimezone(owner.tz),
+        "tick_failed": tick.failed,
+        "delivered": delivered,
+        "owner": owner,
+        "answer": answer,
+        "kpi": kpi,
+        "plan": plan,
+        "calls": sorted(calls.items(), key=lambda item: (-item[1], item[0])),
+        "call_total": sum(calls.values()),
+    }
+
+
+@contextmanager
+def live_bot(engine: Engine, database_url: str) -> Iterator[LiveBot]:
+    """The stand-in with the example workspace and the real HTTP server; both stopped on exit."""
+    secret = secrets.token_hex(16)  # this run's own: nothing else can sign requests to it
+    standin = StandIn(Workspace.from_yaml(WORKSPACE_FILE)).start()
+    try:
+        settings = load_settings(
+            database_url=database_url,
+            slack_bot_token=standin.workspace.bot_token,
+            slack_signing_secret=secret,
+            slack_app_token=None,
+            slack_api_url=standin.api_url,
+        )
+        services = Services(
+            settings=settings, engine=engine, slack=SlackGateway.from_settings(settings)
+        )
+        with http_server(services) as url:
+            yield LiveBot(standin, services, SlackSide(standin, signing_secret=secret), url)
+    finally:
+        standin.stop()
+
+
+@contextmanager
+def http_server(services: Services) -> Iterator[str]:
+    """The real ASGI app under uvicorn on a free loopback port, in a thread; yields its URL."""
+    import uvicorn
+
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="demo-listener")
+    asgi = build_asgi_app(services, bolt_app=create_app(services, listener_executor=executor))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the demo's HTTP server did not start")
+            time.sleep(0.01)
+        host, port = sock.getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(WAIT_SECONDS)
+        # Work acked before the stop still finishes, as in `serve`.
+        executor.shutdown(wait=True)
+        sock.close()
+
+
+@dataclass(frozen=True)
+class DemoOwner:
+    """The owner the demo plays in Slack, and when their current pulse fell due."""
+
+    name: str
+    slack_id: str
+    tz: ZoneInfo
+    initiative_key: str
+    initiative_title: str
+    due: datetime
+
+
+def pulse_moment(services: Services, now: datetime) -> DemoOwner:
+    """DEMO_INITIATIVE's owner, and the start of its current pulse period by the cadence rules
+    (the latest cron fire in the owner's own timezone: with the default, the last Monday 09:00)."""
+    with session_scope(services.engine) as session:
+        initiative = initiative_by_key(session=session, key=DEMO_INITIATIVE)
+        owner = session.get(Person, initiative.owner_id) if initiative else None
+        plan = plan_settings(session=session)
+        expression = cadence(initiative, plan) if initiative else None
+        if initiative is None or owner is None or not owner.slack_id or expression is None:
+            raise RuntimeError(
+                f"the example's {DEMO_INITIATIVE} has no owner in Slack or no cadence"
+            )
+        tz = owner_zone(owner, plan)
+        return DemoOwner(
+            name=owner.name,
+            slack_id=owner.slack_id,
+            tz=tz,
+            initiative_key=initiative.key,
+            initiative_title=initiative.title,
+            due=current_period(expression, tz, now).start,
+        )
+
+
+def delivered_pulses(bot: LiveBot, tick_at: datetime) -> list[dict[str, Any]]:
+    """Who got a pulse DM from the tick, as the stand-in saw it, with their local time then."""
+    users = bot.standin.workspace.users
+    delivered = []
+    for call in bot.standin.calls("chat.postMessage"):
+        channel, ts = call.response.get("channel"), call.response.get("ts")
+        user = users.get(str(call.params.get("channel")))
+        if not call.ok or user is None or not channel or not ts:
+            continue
+        with session_scope(bot.services.engine) as session:
+            pulses = pulses_in_message(session=session, channel_id=channel, message_ts=ts)
+            keys = [i.key for p in pulses if (i := session.get(Initiative, p.initiative_id))]
+        if keys:
+            delivered.append(
+                {
+                    "name": user.real_name or user.name,
+                    "tz": user.tz,
+                    "local": tick_at.astimezone(ZoneInfo(user.tz)),
+                    "initiatives": keys,
+                }
+            )
+    return delivered
+
+
+def answer_from_dm(bot: LiveBot, user_id: str) -> dict[str, Any]:
+    """Click ANSWER_BUTTON on the owner's pulse DM, as Slack sends it; wait for the DM update."""
+    message = bot.standin.messages(user_id)[-1].as_dict(with_metadata=True)
+    before = plain_lines(message["blocks"], bot.names(), FIRST_LINES)  # chat.update edits it
+    block_id, button = find_button(message["blocks"], ANSWER_BUTTON)
+    payload = bot.slack.block_action_payload(
+        ANSWER_BUTTON,
+        button["value"],
+        user_id=user_id,
+        channel_id=user_id,
+        block_id=block_id,
+        message=message,
+        action=button,
+    )
+    reply = bot.send(bot.slack.interaction(payload))
+    bot.standin.wait_for("chat.update", 1, WAIT_SECONDS)
+    updated = next(m for m in bot.standin.messages(user_id) if m.ts == message["ts"])
+    with session_scope(bot.services.engine) as session:
+        answer = latest_answer(session=session, pulse_id=int(button["value"]))
+        by = session.get(Person, answer.answered_by_id) if answer else None
+        recorded = (
+            {"status": answer.status, "by": by.name if by else "?", "at": answer.answered_at}
+            if answer
+            else None
+        )
+    return {
+        "button": button["text"]["text"],
+        "status": reply.status,
+        "recorded": recorded,
+        "same_message": updated.edited,
+        "before": before,
+        "after": plain_lines(updated.blocks, bot.names(), FIRST_LINES),
+    }
+
+
+def find_button(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
+    """The first button with `action_id` in a message, and the block_id of its actions block."""
+    for block in blocks:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return str(block.get("block_id", "")), element
+    raise RuntimeError(f"no {action_id} button in the pulse DM")
+
+
+def ask(bot: LiveBot, command: str, text: str, user_id: str) -> dict[str, Any]:
+    """A slash command as Slack sends it; the answer rides on the ack (an ephemeral message)."""
+    channels = bot.standin.workspace.channels.values()
+    channel = next((c.id for c in channels if user_id in c.members), "CGENERAL")
+    reply = bot.send(bot.slack.command(command, text, user_id=user_id, channel_id=channel))
+    body: dict[str, Any] = reply.json() if reply.text.startswith("{") else {"text": reply.text}
+    lines = plain_lines(body.get("blocks") or [], bot.names(), FIRST_LINES)
+    return {
+        "command": f"{command} {text}".strip(),
+        "status": reply.status,
+        "lines": lines or [body.get("text", "")],
+    }

@@ -1,0 +1,99 @@
+"""`planpulse demo` end to end, in real time: stand-in, real server, a tick, and Slack's side.
+
+No freezegun here: the server and the stand-in read the real clock (signatures, trigger_ids). The
+assertions are on what the bot wrote and what Slack saw, not on the wording of the account.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from bot.cli import main
+from bot.demo import fresh_sqlite, import_example
+from bot.demo_live import run_live
+from storage.db import make_engine
+from storage.models import Initiative, Person, PulseAnswer, PulseRequest, PulseState
+
+# The example's initiatives and their owners (bot/planfile/northwind.yaml.j2).
+OWNERS = {
+    "portal-beta": "Alice Chen",
+    "portal-enablement": "Tom Reyes",
+    "erp-integration": "Ben Okafor",
+    "finance-data-cleansing": "Sofia Marquez",
+    "cloud-rightsizing": "Kenji Sato",
+    "delivery-guardrails": "Hannah Berg",
+}
+
+
+def _pulses(url: str) -> dict[str, tuple[PulseRequest, Person, list[PulseAnswer]]]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            found = {}
+            for pulse in session.exec(select(PulseRequest)).all():
+                initiative = session.get(Initiative, pulse.initiative_id)
+                owner = session.get(Person, pulse.owner_id)
+                answers = session.exec(
+                    select(PulseAnswer).where(PulseAnswer.pulse_request_id == pulse.id)
+                ).all()
+                found[initiative.key] = (pulse, owner, list(answers))
+            return found
+    finally:
+        engine.dispose()
+
+
+def test_demo_delivers_pulses_records_an_answer_and_exits_0(tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    started = time.monotonic()
+    assert main(["demo", "--database", url]) == 0
+    assert main(["demo", "--database", url]) == 0  # a second run starts from a fresh file
+    took = (time.monotonic() - started) / 2
+    out, err = capsys.readouterr()
+    assert took < 15, f"one demo run took {took:.1f}s"
+    assert "Traceback" not in out + err
+
+    pulses = _pulses(url)
+    assert {key: owner.name for key, (_, owner, _) in pulses.items()} == OWNERS
+    for pulse, owner, _ in pulses.values():  # each DM really posted: the stand-in gave it a ts
+        assert pulse.message_ts and pulse.channel_id and owner.slack_id
+        assert pulse.state in (PulseState.SENT, PulseState.ANSWERED)
+    answered = {key: answers for key, (_, _, answers) in pulses.items() if answers}
+    [answer] = answered.pop("portal-beta")
+    assert answered == {}
+    assert answer.status == "at_risk"
+    assert answer.answered_by_id == pulses["portal-beta"][1].id
+    assert pulses["portal-beta"][0].state == PulseState.ANSWERED
+
+
+def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = fresh_sqlite(url)
+    now = datetime.now(UTC)
+    import_example(engine, now.date(), now=now)
+    try:
+        live = run_live(engine, url, now)
+    finally:
+        engine.dispose()
+
+    assert {pulse["name"] for pulse in live["delivered"]} == set(OWNERS.values())
+    assert live["tick_failed"] == {}
+    owner = live["owner"]
+    assert (owner.name, owner.initiative_key) == ("Alice Chen", "portal-beta")
+    # The tick ran when the pulse fell due: the latest Monday 09:00 in her timezone.
+    assert owner.due <= now
+    assert owner.due.astimezone(owner.tz).strftime("%a %H:%M") == "Mon 09:00"
+    answer = live["answer"]
+    assert answer["status"] == 200 and answer["same_message"]
+    assert answer["recorded"]["status"] == "at_risk" and answer["recorded"]["by"] == "Alice Chen"
+    assert answer["before"] != answer["after"]
+    for asked in (live["kpi"], live["plan"]):
+        assert asked["status"] == 200 and asked["lines"]
+    calls = dict(live["calls"])
+    assert calls["chat.postMessage"] == len(OWNERS)  # one DM each, nothing else posted
+    assert calls["chat.update"] == 1
+    # Server and listener threads are stopped; only the stand-in's daemon threads may linger.
+    assert not [t for t in threading.enumerate() if t.name.startswith("demo-listener")]
