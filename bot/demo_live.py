@@ -33,6 +33,7 @@ from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway
 from scheduler.tick import run_tick
 from standin import StandIn, Workspace
+from standin.api import Message
 from standin.client import BotReply, SlackRequest, SlackSide
 from storage.db import session_scope
 from storage.models import Initiative, Person
@@ -205,9 +206,8 @@ def delivered_pulses(bot: LiveBot, tick_at: datetime) -> list[dict[str, Any]]:
 
 def answer_from_dm(bot: LiveBot, user_id: str) -> dict[str, Any]:
     """Click ANSWER_BUTTON on the owner's pulse DM, as Slack sends it; wait for the DM update."""
-    message = bot.standin.messages(user_id)[-1].as_dict(with_metadata=True)
+    message, block_id, button = find_button(bot.standin.messages(user_id), ANSWER_BUTTON)
     before = plain_lines(message["blocks"], bot.names(), FIRST_LINES)  # chat.update edits it
-    block_id, button = find_button(message["blocks"], ANSWER_BUTTON)
     payload = bot.slack.block_action_payload(
         ANSWER_BUTTON,
         button["value"],
@@ -238,19 +238,24 @@ def answer_from_dm(bot: LiveBot, user_id: str) -> dict[str, Any]:
     }
 
 
-def find_button(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
-    """The first button with `action_id` in a message, and the block_id of its actions block."""
-    for block in blocks:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element.get("action_id") == action_id:
-                return str(block.get("block_id", "")), element
+def find_button(
+    messages: list[Message], action_id: str
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The newest message with an `action_id` button, its actions block_id, and the button."""
+    for posted in reversed(messages):
+        message = posted.as_dict(with_metadata=True)
+        for block in message["blocks"]:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    return message, str(block.get("block_id", "")), element
     raise RuntimeError(f"no {action_id} button in the pulse DM")
 
 
 def ask(bot: LiveBot, command: str, text: str, user_id: str) -> dict[str, Any]:
     """A slash command as Slack sends it; the answer rides on the ack (an ephemeral message)."""
     channels = bot.standin.workspace.channels.values()
-    channel = next((c.id for c in channels if user_id in c.members), "CGENERAL")
+    channel = next((c.id for c in channels if user_id in c.members), None)
+    channel = channel or bot.standin.dm_channel(user_id)
     reply = bot.send(bot.slack.command(command, text, user_id=user_id, channel_id=channel))
     body: dict[str, Any] = reply.json() if reply.text.startswith("{") else {"text": reply.text}
     lines = plain_lines(body.get("blocks") or [], bot.names(), FIRST_LINES)
