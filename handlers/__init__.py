@@ -11,28 +11,23 @@ if TYPE_CHECKING:
 
 
 def register_all(app: App, services: Services) -> None:
-    """Register middleware, the error handler, then each area's listeners (one line per area).
+    """Register middleware, the error handler, then each area's listeners.
 
-    Every listener registered on `app` from here on, in any area, is guarded (handlers/guard.py).
+    Every listener registered on `app` after `guard_app`, in any area, is guarded
+    (handlers/guard.py): an exception after its ack is answered politely, never by Bolt.
     """
+    # Imported here, not at module level: importing `handlers` must not pull in Bolt and the
+    # whole core (the CLI's plan commands import nothing of Slack).
     from handlers import errors, guard, middleware
+    from handlers.actions import pulse as pulse_actions
+    from handlers.actions import share
+    from handlers.commands import kpi, plan
+    from handlers.commands import pulse as pulse_command
+    from handlers.events import home
+    from handlers.views import pulse as pulse_views
 
     middleware.register(app, services)
     errors.register(app, services)
     guard.guard_app(app, services)
-    from handlers.actions import pulse as pulse_actions
-    from handlers.commands import pulse as pulse_command
-    from handlers.views import pulse as pulse_views
-
-    pulse_actions.register(app, services)
-    pulse_command.register(app, services)
-    pulse_views.register(app, services)
-    from handlers.actions import share as share_action
-    from handlers.commands import kpi as kpi_command
-    from handlers.commands import plan as plan_command
-    from handlers.events import home as home_event
-
-    share_action.register(app, services)
-    kpi_command.register(app, services)
-    plan_command.register(app, services)
-    home_event.register(app, services)
+    for area in (pulse_actions, pulse_command, pulse_views, share, kpi, plan, home):
+        area.register(app, services)
