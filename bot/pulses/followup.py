@@ -103,8 +103,8 @@ def send_reminders(
         report.reminded += len(mine)
 
 
-def _lead_reachable(lead: Person | None) -> bool:
-    return lead is not None and lead.active and bool(lead.slack_id)
+def _lead_reachable(lead: Person) -> bool:
+    return lead.active and bool(lead.slack_id)
 
 
 def send_escalations(
@@ -120,8 +120,7 @@ def send_escalations(
     for pulse, initiative, owner, lead in candidates:
         if is_away(owner, now.astimezone(owner_zone(owner, plan)).date()):
             continue  # out of office since the prompt: not "gone dark"
-        if _lead_reachable(lead):
-            assert lead is not None
+        if lead is not None and _lead_reachable(lead):
             if not hours.contains(owner_zone(lead, plan), now):
                 continue  # waits for the lead's next working hour
             key: int | None = lead.id
