@@ -12,7 +12,7 @@ from bot.pulses.delivery import CLAIM_LEASE, deliver_pulses, tagged_pulse_ids
 from bot.services import Services
 from bot.slack.gateway import MessageTag, SlackGateway
 from storage import pulses as queries
-from storage.models import Alert, PulseAnswer, PulseRequest, PulseState
+from storage.models import Alert, Person, PulseAnswer, PulseRequest, PulseState
 from templates.ids import PulseIds
 from tests import factories
 
@@ -82,7 +82,7 @@ def test_owner_with_several_initiatives_gets_one_dm(plan, services, standin):
     assert all(r.state == PulseState.SENT for r in rows)
     assert len({(r.channel_id, r.message_ts) for r in alice_rows}) == 1
     assert alice_rows[0].channel_id.startswith("D")  # the DM's real ID, from Slack's answer
-    assert all(r.period == "2027-01-04T14:00:00Z" for r in alice_rows)
+    assert all(r.period == "2027-01-04T09:00" for r in alice_rows)
     assert {r.next_due_at for r in alice_rows} == {datetime(2027, 1, 11, 14, tzinfo=UTC)}
     # No per-person conversations.open or users.info: one call per delivered message.
     assert {c.method for c in standin.calls()} == {"chat.postMessage"}
@@ -103,12 +103,7 @@ def test_catch_up_after_downtime_sends_only_the_current_period_once(plan, servic
     report = deliver_pulses(services, wednesday)
     assert report.messages == 2 and report.sent == 4
     periods = sorted({r.period for r in pulses(plan)})
-    assert periods == [
-        "2027-01-04T14:00:00Z",
-        "2027-01-04T17:00:00Z",
-        "2027-01-18T14:00:00Z",
-        "2027-01-18T17:00:00Z",
-    ]
+    assert periods == ["2027-01-04T09:00", "2027-01-18T09:00"]  # Monday 09:00, local to each
     assert deliver_pulses(services, wednesday + timedelta(hours=1)).claimed == 0
     assert len(posts(standin)) == 4
 
@@ -120,7 +115,7 @@ def test_owner_due_later_in_their_timezone_waits(plan, services, standin):
             PulseRequest(
                 initiative_id=4,
                 owner_id=2,
-                period="2026-12-28T17:00:00Z",
+                period="2026-12-28T09:00",
                 due_at=datetime(2026, 12, 28, 17, tzinfo=UTC),
                 state=PulseState.SENT,
             )
@@ -185,7 +180,7 @@ def _claim(engine, *, initiative_id: int, owner_id: int, claimed_at: datetime) -
                 {
                     "initiative_id": initiative_id,
                     "owner_id": owner_id,
-                    "period": "2027-01-11T14:00:00Z",
+                    "period": "2027-01-11T09:00",
                     "due_at": datetime(2027, 1, 11, 14, tzinfo=UTC),
                     "next_due_at": datetime(2027, 1, 18, 14, tzinfo=UTC),
                     "claimed_at": claimed_at,
@@ -356,7 +351,7 @@ def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, servic
                 {
                     "initiative_id": 1,
                     "owner_id": 1,
-                    "period": "2027-01-04T14:00:00Z",
+                    "period": "2027-01-04T09:00",
                     "due_at": datetime(2027, 1, 4, 14, tzinfo=UTC),
                     "next_due_at": datetime(2027, 1, 11, 14, tzinfo=UTC),
                     "claimed_at": crash_time,
@@ -388,3 +383,17 @@ def test_a_long_fan_out_stamps_claims_when_they_happen(plan, services, standin, 
     with Session(plan) as session:
         stale = queries.stale_claims(session=session, claimed_before=MONDAY + timedelta(minutes=11))
     assert stale == []
+
+
+def test_a_timezone_change_mid_week_does_not_prompt_again(plan, services, standin):
+    deliver_pulses(services, MONDAY)  # Alice prompted at 09:00 New York
+    with Session(plan) as session:
+        alice = session.exec(select(Person).where(Person.slack_id == "UALICE")).one()
+        alice.tz = "Asia/Tokyo"  # the directory sync learns she moved
+        session.commit()
+    # Tuesday in Tokyo; Monday 09:00 Tokyo was a different UTC instant, but the same week.
+    assert deliver_pulses(services, MONDAY + timedelta(hours=20)).claimed == 0
+    assert len(posts(standin, "UALICE")) == 1
+    # The next Monday 09:00 in Tokyo starts her next period.
+    following = datetime(2027, 1, 11, 0, 0, tzinfo=UTC)
+    assert deliver_pulses(services, following).claimed == 3

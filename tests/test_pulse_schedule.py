@@ -37,7 +37,7 @@ def test_period_is_latest_fire_at_or_before_now_until_the_next_fire():
     period = current_period(MONDAY_9, NY, utc(2027, 1, 6, 12))  # a Wednesday
     assert period.start == utc(2027, 1, 4, 14)  # Monday 09:00 EST
     assert period.end == utc(2027, 1, 11, 14)
-    assert period.key == "2027-01-04T14:00:00Z"
+    assert period.key == "2027-01-04T09:00"  # the owner's wall time names the period
     # Exactly at the fire the new period has begun; a second before, the old one still runs.
     assert current_period(MONDAY_9, NY, utc(2027, 1, 11, 14)).start == utc(2027, 1, 11, 14)
     assert current_period(MONDAY_9, NY, utc(2027, 1, 11, 13, 59, 59)).start == utc(2027, 1, 4, 14)

@@ -26,3 +26,42 @@ def test_scheduler_runs_the_tick_at_start_and_is_configured_for_replicas(engine,
     finally:
         scheduler.shutdown(wait=True)
     assert len(standin.calls("chat.postMessage")) == 1
+
+
+def test_a_cron_tick_beside_the_running_scheduler_sends_nothing_twice(
+    engine, services, standin, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+    from collections import Counter
+
+    from standin import User
+
+    with Session(engine) as session:
+        factories.plan_settings(session)
+        lead = factories.person(session, slack_id="UCIO", tz="Asia/Tokyo")
+        team = factories.team(session, lead=lead)
+        for n in range(25):
+            uid = f"USIDE{n:03d}"
+            standin.workspace.add_user(User(id=uid, name=f"owner{n}", tz="Europe/London"))
+            factories.initiative(session, owner=factories.person(session, slack_id=uid), team=team)
+        session.commit()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env.update(
+        DATABASE_URL=services.settings.database_url,
+        SLACK_BOT_TOKEN=standin.workspace.bot_token,
+        SLACK_API_URL=standin.api_url,
+    )
+    cron = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "tick"], env=env, cwd=tmp_path, stderr=subprocess.PIPE
+    )
+    scheduler = start_scheduler(services)  # the server's first tick, at the same moment
+    try:
+        _, stderr = cron.communicate(timeout=120)
+        assert cron.returncode == 0, stderr.decode()
+        standin.wait_for("chat.postMessage", count=25, timeout=30)
+    finally:
+        scheduler.shutdown(wait=True)
+    delivered = Counter(c.params["channel"] for c in standin.calls("chat.postMessage") if c.ok)
+    assert len(delivered) == 25 and set(delivered.values()) == {1}

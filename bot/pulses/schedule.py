@@ -21,14 +21,21 @@ _SLACK = timedelta(hours=3)
 
 @dataclass(frozen=True)
 class Period:
-    """One pulse period: from a cron fire (its UTC instant names it) until the next fire."""
+    """One pulse period: from a cron fire until the next fire."""
 
     start: datetime  # aware UTC
     end: datetime  # aware UTC; reminders and escalation must happen before this
+    wall_start: datetime  # the fire in the owner's wall-clock time (naive), e.g. Monday 09:00
 
     @property
     def key(self) -> str:
-        return self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """`pulse_request.period`: the fire's local wall time, e.g. `2027-01-04T09:00`.
+
+        Not the UTC instant: when an owner's timezone changes mid-week (the first directory sync
+        after an import fills it in, or they move), "Monday 09:00" is still the same period and
+        the unique key (initiative, period) stops a second prompt for it.
+        """
+        return self.wall_start.strftime("%Y-%m-%dT%H:%M")
 
 
 @lru_cache(maxsize=1024)
@@ -66,14 +73,15 @@ def _period_cached(expression: str, tz_name: str, now: datetime) -> Period:
     # Iterate in naive local wall time so "09:00 every Monday" stays 09:00 across DST changes.
     wall_now = now.astimezone(tz).replace(tzinfo=None)
     backwards = croniter(expression, wall_now + _SLACK)
-    start = _localize(backwards.get_prev(datetime), tz)
-    while start > now:
-        start = _localize(backwards.get_prev(datetime), tz)
+    wall_start = backwards.get_prev(datetime)
+    while _localize(wall_start, tz) > now:
+        wall_start = backwards.get_prev(datetime)
+    start = _localize(wall_start, tz)
     forwards = croniter(expression, wall_now - _SLACK)
     end = _localize(forwards.get_next(datetime), tz)
     while end <= now:
         end = _localize(forwards.get_next(datetime), tz)
-    return Period(start=start, end=end)
+    return Period(start=start, end=end, wall_start=wall_start)
 
 
 def current_period(expression: str, tz: ZoneInfo, now: datetime) -> Period:
