@@ -397,3 +397,13 @@ def test_a_timezone_change_mid_week_does_not_prompt_again(plan, services, standi
     # The next Monday 09:00 in Tokyo starts her next period.
     following = datetime(2027, 1, 11, 0, 0, tzinfo=UTC)
     assert deliver_pulses(services, following).claimed == 3
+
+
+def test_a_rejected_token_stops_the_fan_out_and_frees_its_claims(plan, services, standin):
+    from bot.slack.errors import InvalidAuth
+
+    standin.fail_next("chat.postMessage", status=200, error="invalid_auth")
+    with pytest.raises(InvalidAuth):
+        deliver_pulses(services, MONDAY)
+    assert pulses(plan) == []  # nothing was posted, so nothing stays claimed
+    assert deliver_pulses(services, MONDAY + timedelta(minutes=1)).sent == 4
