@@ -184,7 +184,10 @@ def faulty_run(services: Services, standin: StandIn, owners: int, week: int) -> 
     except SimulatedCrash:
         crashed = True
     first_tick = time.perf_counter() - started
-    second = deliver_pulses(services, monday + CLAIM_LEASE + timedelta(minutes=1))
+    # The next tick after the crash, once the lease of the last claims (stamped with the time
+    # they were really made, `monday` plus the crashed tick's duration) has run out.
+    restart = monday + timedelta(seconds=first_tick) + CLAIM_LEASE + timedelta(minutes=1)
+    second = deliver_pulses(services, restart)
     total = time.perf_counter() - started
     stop_limits.set()
 

@@ -92,13 +92,17 @@ def claim_pulses(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[Pu
     statement = (
         _insert(session, PulseRequest)
         .on_conflict_do_nothing(index_elements=["initiative_id", "period"])
-        .returning(col(PulseRequest.id))
+        .returning(col(PulseRequest.id), col(PulseRequest.initiative_id), col(PulseRequest.period))
     )
     values = [{**row, "state": PulseState.CLAIMED} for row in rows]
-    # One executemany (SQLAlchemy batches it as multi-row INSERTs with RETURNING): one compile.
+    # One executemany (SQLAlchemy batches it as multi-row INSERTs with RETURNING): one compile,
+    # and the rows we won are built from what we inserted instead of being read back.
     result = session.connection().execute(statement, values)
-    ids = [row[0] for row in result]
-    return pulses_by_ids(session=session, pulse_ids=ids)
+    by_key = {(row["initiative_id"], row["period"]): row for row in values}
+    return [
+        PulseRequest(id=pulse_id, **by_key[(initiative_id, period)])
+        for pulse_id, initiative_id, period in result
+    ]
 
 
 def pulses_by_ids(*, session: Session, pulse_ids: Iterable[int]) -> list[PulseRequest]:
