@@ -341,8 +341,71 @@ def test_stale_claim_of_an_ended_period_is_closed_not_sent(plan, services, stand
     assert row.id not in tagged_pulse_ids(to_alice[0].params["metadata"]["event_payload"])
 
 
+def _first_ever_claim(engine, crash_time: datetime) -> PulseRequest:
+    """A claim on Alice's very first prompt: no earlier post recorded her DM's ID."""
+    with Session(engine, expire_on_commit=False) as session:
+        [row] = queries.claim_pulses(
+            session=session,
+            rows=[
+                {
+                    "initiative_id": 1,
+                    "owner_id": 1,
+                    "period": "2027-01-04T09:00",
+                    "due_at": datetime(2027, 1, 4, 14, tzinfo=UTC),
+                    "next_due_at": datetime(2027, 1, 11, 14, tzinfo=UTC),
+                    "claimed_at": crash_time,
+                }
+            ],
+        )
+        session.commit()
+        return row
+
+
+def test_first_ever_prompt_posted_before_a_crash_is_found_through_the_opened_dm(
+    plan, services, standin
+):
+    crash_time = datetime(2027, 1, 4, 14, 1, tzinfo=UTC)
+    row = _first_ever_claim(plan, crash_time)
+    posted = services.slack.post_message(
+        channel="UALICE",
+        text="Pulse check",
+        blocks=None,
+        tag=MessageTag(messages.PULSE_EVENT, {"pulse_ids": str(row.id)}),
+    )
+    standin.reset_calls()
+    report = deliver_pulses(services, crash_time + CLAIM_LEASE + timedelta(minutes=1))
+    assert report.found_in_slack == 1
+    [opened] = standin.calls("conversations.open")
+    assert opened.params["users"] == "UALICE"
+    assert not any(
+        row.id in tagged_pulse_ids(c.params["metadata"]["event_payload"])
+        for c in posts(standin, "UALICE")
+    )
+    [mine] = [r for r in pulses(plan) if r.id == row.id]
+    assert (mine.state, mine.channel_id, mine.message_ts) == (
+        PulseState.SENT,
+        posted.channel,
+        posted.ts,
+    )
+
+
+def test_first_ever_prompt_lost_in_a_crash_is_sent_once(plan, services, standin):
+    crash_time = datetime(2027, 1, 4, 14, 1, tzinfo=UTC)
+    row = _first_ever_claim(plan, crash_time)
+    later = crash_time + CLAIM_LEASE + timedelta(minutes=1)
+    deliver_pulses(services, later)
+    deliver_pulses(services, later + CLAIM_LEASE * 2)
+    carrying = [
+        c
+        for c in posts(standin, "UALICE")
+        if row.id in tagged_pulse_ids(c.params["metadata"]["event_payload"])
+    ]
+    assert len(carrying) == 1
+    assert [r.state for r in pulses(plan) if r.id == row.id] == [PulseState.SENT]
+
+
 def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, services, standin):
-    # First prompt ever for Alice: no DM conversation is known to look in (see the report).
+    # Slack will not show the DM's history: without knowing, nothing is re-sent.
     crash_time = datetime(2027, 1, 4, 14, 1, tzinfo=UTC)
     with Session(plan, expire_on_commit=False) as session:
         [row] = queries.claim_pulses(

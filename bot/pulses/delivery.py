@@ -310,8 +310,10 @@ def _recover_owner(
         )
     if not taken or owner is None or not owner.slack_id:
         return
-    channel = channel or owner.slack_id
     try:
+        # No earlier prompt recorded its DM (the crash hit the owner's very first one): ask
+        # Slack for the DM's ID, since history cannot be read by user ID.
+        channel = channel or services.slack.open_dm(owner.slack_id)
         # The whole DM, not "since the claim": that would compare our clock with Slack's, and
         # a DM with the bot holds a few messages a week, so recovery (rare) reads little.
         tagged = services.slack.find_tagged_messages(
@@ -320,7 +322,7 @@ def _recover_owner(
     except SlackError as exc:
         # Renewed claims wait another lease; never post without knowing what Slack has. Once
         # the period is over there is nothing left to deliver: close them as failed.
-        log.warning("Cannot check %s for crashed pulses: %s", channel, exc.code)
+        log.warning("Cannot check %s's DM for crashed pulses: %s", owner.slack_id, exc.code)
         report.errors.append(f"recovery {owner.slack_id}: {exc.code}")
         over = [p.id for p in taken if p.id and p.next_due_at and p.next_due_at <= now]
         if over:

@@ -44,6 +44,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "users.list": ("users:read", "users:read.email"),
     "users.lookupByEmail": ("users:read.email",),
     "conversations.list": ("channels:read", "groups:read"),
+    # Only crash recovery needs a DM's D… ID before any post to it has told us (posts use U…).
+    "conversations.open": ("im:write",),
     # The bot re-reads its own tagged posts in channels, private channels and DMs.
     "conversations.history": ("channels:history", "groups:history", "im:history"),
 }
@@ -259,6 +261,13 @@ class SlackGateway:
             raise SlackError(
                 response.body or "expired_url", method="response_url", status=response.status_code
             )
+
+    def open_dm(self, user_id: str) -> str:
+        """The ID (`D…`) of the app's DM with a user, opening it if needed."""
+        data = self._call(
+            "conversations.open", lambda: self.client.conversations_open(users=user_id)
+        )
+        return str(data["channel"]["id"])
 
     def find_tagged_messages(
         self, *, channel: str, event_type: str, oldest: datetime | None = None
