@@ -10,17 +10,20 @@ import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.clock import utcnow
 from bot.errors import ConfigurationError
 from bot.services import Services
 from storage import pulses as queries
 from storage.db import session_scope
+from storage.events import forget_events
 
 log = logging.getLogger(__name__)
 
 DIRECTORY_JOB = "directory_sync"
+EVENT_PRUNING_JOB = "event_pruning"
+EVENT_MEMORY = timedelta(days=1)
 
 
 @dataclass
@@ -56,6 +59,25 @@ def _daily_directory_sync(services: Services, now: datetime) -> object:
     )
 
 
+def _new_people(services: Services, now: datetime) -> object:
+    """People imported since the last sync get their Slack ID now, not tomorrow."""
+    from bot.directory import resolve_new_people
+
+    return resolve_new_people(services, now)
+
+
+def _daily_event_pruning(services: Services, now: datetime) -> object:
+    """Processed Slack event IDs older than a day: Slack stops retrying within minutes."""
+
+    def prune(services: Services, now: datetime) -> int:
+        with session_scope(services.engine) as session:
+            return forget_events(session=session, before=now - EVENT_MEMORY)
+
+    return run_once_per_period(
+        services, job=EVENT_PRUNING_JOB, period=now.date().isoformat(), now=now, run=prune
+    )
+
+
 def run_once_per_period(
     services: Services,
     *,
@@ -85,6 +107,8 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "directory": _daily_directory_sync,
+    "new_people": _new_people,
+    "event_pruning": _daily_event_pruning,
 }
 
 

@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from scheduler import tick
 from scheduler.tick import run_once_per_period, run_tick
-from storage.models import JobRun, PulseRequest, PulseState
+from standin import User
+from storage.models import JobRun, Person, ProcessedEvent, PulseRequest, PulseState
 from tests import factories
 
 MONDAY = datetime(2027, 1, 4, 15, tzinfo=UTC)
@@ -35,6 +36,7 @@ def directory_syncs(monkeypatch):
     runs: list[datetime] = []
     module = types.ModuleType("bot.directory")
     module.sync_people = lambda services, now: runs.append(now) or "synced"  # type: ignore[attr-defined]
+    module.resolve_new_people = lambda services, now: 0  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bot.directory", module)
     return runs
 
@@ -70,7 +72,7 @@ def test_directory_sync_once_a_day_across_processes(plan, services, standin, dir
     assert len(directory_syncs) == 2
     with Session(plan) as session:
         runs = session.exec(select(JobRun).order_by(JobRun.id)).all()
-    assert [(r.job, r.period) for r in runs] == [
+    assert [(r.job, r.period) for r in runs if r.job == tick.DIRECTORY_JOB] == [
         ("directory_sync", "2027-01-04"),
         ("directory_sync", "2027-01-05"),
     ]
@@ -125,3 +127,32 @@ def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path)
     result = _cli({"DATABASE_URL": database_url}, tmp_path)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_people_imported_since_the_last_sync_are_linked_by_the_next_tick(plan, services, standin):
+    run_tick(services, MONDAY)  # today's directory sync is done
+    with Session(plan) as session:
+        newcomer = Person(email="newcomer@northwind.example", name="Newcomer")  # no Slack ID yet
+        session.add(newcomer)
+        session.commit()
+        newcomer_id = newcomer.id
+    standin.workspace.add_user(
+        User(id="UNEW", name="newcomer", email="newcomer@northwind.example", tz="Asia/Tokyo")
+    )
+    report = run_tick(services, MONDAY + timedelta(minutes=1))
+    assert report.results["directory"] is None  # not the daily sync: the per-tick lookup
+    assert report.results["new_people"] == 1
+    with Session(plan) as session:
+        linked = session.get(Person, newcomer_id)
+        assert (linked.slack_id, linked.tz) == ("UNEW", "Asia/Tokyo")
+
+
+def test_processed_event_ids_are_pruned_once_a_day(plan, services, standin, directory_syncs):
+    with Session(plan) as session:
+        session.add(ProcessedEvent(event_id="Ev_old", received_at=MONDAY - timedelta(days=2)))
+        session.add(ProcessedEvent(event_id="Ev_new", received_at=MONDAY - timedelta(hours=1)))
+        session.commit()
+    assert run_tick(services, MONDAY).results["event_pruning"] == 1
+    with Session(plan) as session:
+        assert [e.event_id for e in session.exec(select(ProcessedEvent))] == ["Ev_new"]
+    assert run_tick(services, MONDAY + timedelta(hours=1)).results["event_pruning"] is None
