@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -38,7 +36,6 @@ from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway, make_web_client
 from standin import StandIn, User, Workspace
-from standin.server import _Failure
 from storage.db import alembic_config, make_engine
 from storage.models import Initiative, Person, PlanSettings, PulseRequest, PulseState, Team
 
@@ -124,27 +121,6 @@ def plain_loop(standin: StandIn, sent: list[dict[str, Any]]) -> float:
     return time.perf_counter() - started
 
 
-def inject_rate_limits(standin: StandIn, share: float, seed: int = 11) -> threading.Event:
-    """Answer `share` of all Web API calls with 429 (Retry-After 0 or 1) until the event is set."""
-    rng = random.Random(seed)
-    lock = threading.Lock()
-    stop = threading.Event()
-    original = standin._take_failure
-
-    def take_failure(method: str) -> _Failure | None:
-        if stop.is_set():
-            return original(method)
-        with lock:
-            limited = rng.random() < share
-            retry_after = rng.choice((0, 1))
-        if limited:
-            return _Failure("ratelimited", 429, retry_after, 1, 0.0)
-        return original(method)
-
-    standin._take_failure = take_failure  # type: ignore[method-assign]
-    return stop
-
-
 def clean_run(services: Services, standin: StandIn, owners: int, week: int) -> dict[str, Any]:
     standin.reset_calls()
     started = time.perf_counter()
@@ -169,7 +145,7 @@ def clean_run(services: Services, standin: StandIn, owners: int, week: int) -> d
 
 def faulty_run(services: Services, standin: StandIn, owners: int, week: int) -> dict[str, Any]:
     standin.reset_calls()
-    stop_limits = inject_rate_limits(standin, RATE_LIMITED_SHARE)
+    standin.rate_limit_randomly(RATE_LIMITED_SHARE)
     # Half-way, and in the middle of a claimed batch: some prompts of that batch were posted
     # but never marked sent, the rest of the batch was claimed but never posted.
     crash_after = owners // 2 + OWNERS_PER_BATCH // 3
@@ -189,7 +165,7 @@ def faulty_run(services: Services, standin: StandIn, owners: int, week: int) -> 
     restart = monday + timedelta(seconds=first_tick) + CLAIM_LEASE + timedelta(minutes=1)
     second = deliver_pulses(services, restart)
     total = time.perf_counter() - started
-    stop_limits.set()
+    standin.rate_limit_randomly(0)
 
     calls = standin.calls()
     with Session(services.engine) as session:

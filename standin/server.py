@@ -11,6 +11,7 @@ standin.stop()
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class StandIn:
         self._calls: list[Call] = []
         self._changed = threading.Condition(self.state.lock)
         self._failures: dict[str, list[_Failure]] = {}
+        self._random_429: tuple[random.Random, float] | None = None  # (generator, share of calls)
         self._delays: dict[str, list[float]] = {}
         self._rate_limits: dict[str, float] = {}  # method -> seconds between posts per channel
         self._last_post: dict[tuple[str, str], float] = {}
@@ -182,6 +184,11 @@ class StandIn:
                 _Failure(error, status, retry_after if status == 429 else None, times, delay)
             )
 
+    def rate_limit_randomly(self, share: float, *, seed: int = 11) -> None:
+        """Answer `share` of all Web API calls with 429 and Retry-After 0 or 1 (0 turns it off)."""
+        with self._changed:
+            self._random_429 = (random.Random(seed), share) if share > 0 else None
+
     def rate_limit(
         self, method: str = "chat.postMessage", *, per_channel_per_second: float = 1.0
     ) -> None:
@@ -288,6 +295,10 @@ class StandIn:
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._changed:
+            if self._random_429 is not None:
+                generator, share = self._random_429
+                if generator.random() < share:
+                    return _Failure("ratelimited", 429, generator.choice((0, 1)), 1, 0.0)
             queue = self._failures.get(method) or []
             if not queue:
                 return None
@@ -314,7 +325,7 @@ class StandIn:
         if failure is not None:
             if failure.delay:
                 time.sleep(failure.delay)
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             failed = {"ok": False, "error": failure.error}
             self._record(Call(method, params, now, False, failure.error, failed))
             return failure.status, headers, failed

@@ -169,3 +169,22 @@ def test_wait_for_still_times_out_under_a_frozen_clock(standin) -> None:
             assert "got 0" in str(exc)
         else:
             raise AssertionError("wait_for should have failed")
+
+
+def test_random_rate_limits_answer_a_share_of_calls_with_429(standin) -> None:
+    def statuses(count: int) -> list[int]:
+        out = []
+        for _ in range(count):
+            response = httpx.post(
+                f"{standin.api_url}auth.test", headers={"Authorization": "Bearer xoxb-test"}
+            )
+            if response.status_code == 429:
+                assert response.headers["Retry-After"] in {"0", "1"}
+            out.append(response.status_code)
+        return out
+
+    standin.rate_limit_randomly(0.5, seed=3)
+    limited = statuses(200).count(429)
+    assert 60 < limited < 140
+    standin.rate_limit_randomly(0)
+    assert set(statuses(20)) == {200}
