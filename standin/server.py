@@ -325,7 +325,9 @@ class StandIn:
         if failure is not None:
             if failure.delay:
                 time.sleep(failure.delay)
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            headers = (
+                {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            )
             failed = {"ok": False, "error": failure.error}
             self._record(Call(method, params, now, False, failure.error, failed))
             return failure.status, headers, failed
