@@ -139,3 +139,13 @@ def assert_pings_nobody(payload: Any) -> None:
 
 def all_text(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False)
+
+
+def ask_command(bot: Any, command: str, text: str = "", user: str = "UALICE") -> dict[str, Any]:
+    """Send a signed slash command; return its ephemeral answer, checked against Block Kit."""
+    response = bot.command(command, text, user_id=user, channel_id="CDELIVERY")
+    assert response.status_code == 200
+    message = response.json()
+    assert message["response_type"] == "ephemeral"
+    check_message(message)
+    return dict(message)

@@ -12,9 +12,9 @@ from tests.query_fixtures import (
     HOSTILE,
     HOSTILE_ESCAPED,
     all_text,
+    ask_command,
     assert_pings_nobody,
     build_portal_plan,
-    check_message,
 )
 
 
@@ -25,12 +25,7 @@ def plan(services):
 
 
 def ask(bot, text="", user="UALICE"):
-    response = bot.command("/kpi", text, user_id=user, channel_id="CDELIVERY")
-    assert response.status_code == 200
-    message = response.json()
-    assert message["response_type"] == "ephemeral"
-    check_message(message)
-    return message
+    return ask_command(bot, "/kpi", text, user)
 
 
 def test_scorecard_groups_kpis_by_objective_with_health_trend_and_age(bot, plan):

@@ -13,9 +13,9 @@ from tests.query_fixtures import (
     HOSTILE,
     HOSTILE_ESCAPED,
     all_text,
+    ask_command,
     assert_pings_nobody,
     build_portal_plan,
-    check_message,
 )
 
 
@@ -26,12 +26,7 @@ def plan(services):
 
 
 def ask(bot, text="", user="UALICE"):
-    response = bot.command("/plan", text, user_id=user, channel_id="CDELIVERY")
-    assert response.status_code == 200
-    message = response.json()
-    assert message["response_type"] == "ephemeral"
-    check_message(message)
-    return message
+    return ask_command(bot, "/plan", text, user)
 
 
 def test_initiative_card(bot, plan):

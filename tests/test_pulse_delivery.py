@@ -407,21 +407,7 @@ def test_first_ever_prompt_lost_in_a_crash_is_sent_once(plan, services, standin)
 def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, services, standin):
     # Slack will not show the DM's history: without knowing, nothing is re-sent.
     crash_time = datetime(2027, 1, 4, 14, 1, tzinfo=UTC)
-    with Session(plan, expire_on_commit=False) as session:
-        [row] = queries.claim_pulses(
-            session=session,
-            rows=[
-                {
-                    "initiative_id": 1,
-                    "owner_id": 1,
-                    "period": "2027-01-04T09:00",
-                    "due_at": datetime(2027, 1, 4, 14, tzinfo=UTC),
-                    "next_due_at": datetime(2027, 1, 11, 14, tzinfo=UTC),
-                    "claimed_at": crash_time,
-                }
-            ],
-        )
-        session.commit()
+    row = _first_ever_claim(plan, crash_time)
     standin.fail_next("conversations.history", status=200, error="channel_not_found")
     report = deliver_pulses(services, crash_time + CLAIM_LEASE + timedelta(minutes=1))
     assert report.errors and report.found_in_slack == 0
