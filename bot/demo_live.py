@@ -31,7 +31,7 @@ from bot.server import build_asgi_app
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway
-from scheduler.tick import run_tick
+from scheduler.tick import DIRECTORY_JOB, run_once_per_period, run_tick
 from standin import StandIn, Workspace
 from standin.api import Message
 from standin.client import BotReply, SlackRequest, SlackSide
@@ -69,6 +69,15 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
     with live_bot(engine, database_url) as bot:
         directory = sync_people(bot.services, now)
         owner = pulse_moment(bot.services, now)
+        # The directory was just synced: record it for the tick's day so the tick's daily job
+        # does not list every user again.
+        run_once_per_period(
+            bot.services,
+            job=DIRECTORY_JOB,
+            period=owner.due.date().isoformat(),
+            now=now,
+            run=lambda _services, _now: directory,
+        )
         tick = run_tick(bot.services, owner.due)
         delivered = delivered_pulses(bot, owner.due)
         answer = answer_from_dm(bot, owner.slack_id)

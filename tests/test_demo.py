@@ -95,5 +95,6 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     calls = dict(live["calls"])
     assert calls["chat.postMessage"] == len(OWNERS)  # one DM each, nothing else posted
     assert calls["chat.update"] == 1
+    assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.
     assert not [t for t in threading.enumerate() if t.name.startswith("demo-listener")]
