@@ -106,16 +106,7 @@ def resolve_new_people(services: Services, now: datetime, *, limit: int = 20) ->
             if user is None or taken:
                 queries.mark_looked_up(session=session, person=person, now=now)
                 continue
-            queries.apply_slack_profile(
-                session=session,
-                person=person,
-                slack_id=user.id,
-                name=user.real_name or user.name,
-                tz=user.tz,
-                active=not user.deleted,
-                email=user.email,
-                now=now,
-            )
+            _link(session, person, user, now)
             linked += 1
     return linked
 
@@ -128,6 +119,20 @@ def resolve_channel(channels: list[SlackChannel], ref: str) -> SlackChannel | No
 
 
 # --- people ---------------------------------------------------------------------------------
+
+
+def _link(session: Any, person: Person, user: SlackUser, now: datetime) -> None:
+    """Take the Slack ID, name, timezone and active flag from the person's Slack profile."""
+    queries.apply_slack_profile(
+        session=session,
+        person=person,
+        slack_id=user.id,
+        name=user.real_name or user.name,
+        tz=user.tz,
+        active=not user.deleted,
+        email=user.email,
+        now=now,
+    )
 
 
 def _match_people(
@@ -154,16 +159,7 @@ def _match_people(
             if person.id is not None:
                 unreachable[person.id] = (person, "not_in_slack")
             continue
-        queries.apply_slack_profile(
-            session=session,
-            person=person,
-            slack_id=user.id,
-            name=user.real_name or user.name,
-            tz=user.tz,
-            active=not user.deleted,
-            email=user.email,
-            now=now,
-        )
+        _link(session, person, user, now)
         report.refreshed += 1
         if user.deleted:
             report.deactivated.append(_label(person))
