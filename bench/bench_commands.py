@@ -166,6 +166,7 @@ def build_plan(database_url: str) -> None:
                     "owner_id": i % PEOPLE + 1,
                     "team_id": i % TEAMS + 1,
                     "status": "active",
+                    "active_since": datetime(2026, 1, 1, tzinfo=UTC),
                     "archived": False,
                 }
                 for i in range(INITIATIVES)

@@ -88,6 +88,7 @@ def build_plan(database_url: str, standin: StandIn, owners: int) -> None:
                     "title": f"Initiative {n}: move service requests to the portal",
                     "owner_id": n + 2,
                     "team_id": 1,
+                    "active_since": datetime(2026, 1, 1, tzinfo=UTC),
                 }
                 for n in range(owners)
             ],
@@ -102,6 +103,9 @@ def services_for(database_url: str, standin: StandIn) -> Services:
         slack_bot_token=standin.workspace.bot_token,
         slack_api_url=standin.api_url,
         slack_app_token=None,
+        # Owners in four zones are all due at once only if no prompt counts as late: the
+        # benchmark measures the fan-out, not the late-prompt rule.
+        pulse_grace_minutes=7 * 24 * 60,
     )
     engine = make_engine(settings.database_url)
     return Services(settings=settings, engine=engine, slack=SlackGateway.from_settings(settings))

@@ -1,7 +1,8 @@
 """The live half of `planpulse demo`: the real bot against the stand-in, driven as Slack drives it.
 
 The example workspace runs in the stand-in; the real server (`build_asgi_app`, uvicorn) listens on
-a loopback port; the directory sync and one tick deliver the pulse DMs; then one owner clicks a
+a loopback port; the directory sync and the ticks at each owner's first pulse time deliver
+the pulse DMs; then one owner clicks a
 pulse button and asks `/kpi` and `/plan`, through signed requests built by `standin.client`.
 """
 
@@ -38,7 +39,7 @@ from standin.client import BotReply, SlackRequest, SlackSide
 from storage.db import session_scope
 from storage.models import Initiative, Person
 from storage.pulse_answers import latest_answer, pulses_in_message
-from storage.pulses import plan_settings
+from storage.pulses import plan_settings, pulse_candidates
 from storage.reports import initiative_by_key
 from templates.ids import PulseIds
 
@@ -69,17 +70,23 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
     with live_bot(engine, database_url) as bot:
         directory = sync_people(bot.services, now)
         owner = pulse_moment(bot.services, now)
-        # The directory was just synced: record it for the tick's day so the tick's daily job
-        # does not list every user again.
-        run_once_per_period(
-            bot.services,
-            job=DIRECTORY_JOB,
-            period=owner.due.date().isoformat(),
-            now=now,
-            run=lambda _services, _now: directory,
-        )
-        tick = run_tick(bot.services, owner.due)
-        delivered = delivered_pulses(bot, owner.due)
+        fires = first_fires(bot.services, now)
+        # The directory was just synced: record it for the ticks' days so their daily job does
+        # not list every user again.
+        for day in sorted({fire.date() for fire in fires}):
+            run_once_per_period(
+                bot.services,
+                job=DIRECTORY_JOB,
+                period=day.isoformat(),
+                now=now,
+                run=lambda _services, _now: directory,
+            )
+        delivered: list[dict[str, Any]] = []
+        failed: dict[str, str] = {}
+        for fire in fires:
+            already = len(bot.standin.calls("chat.postMessage"))
+            failed.update(run_tick(bot.services, fire).failed)
+            delivered.extend(delivered_pulses(bot, fire, since=already))
         answer = answer_from_dm(bot, owner.slack_id)
         settings = bot.services.settings
         kpi = ask(bot, settings.kpi_command, "", owner.slack_id)
@@ -90,8 +97,8 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         "people": len(bot.standin.workspace.users),
         "channels": len(bot.standin.workspace.channels),
         "directory": directory.summary(),
-        "tick_at": owner.due.astimezone(owner.tz),
-        "tick_failed": tick.failed,
+        "ticks": len(fires),
+        "tick_failed": failed,
         "delivered": delivered,
         "owner": owner,
         "answer": answer,
@@ -167,8 +174,8 @@ class DemoOwner:
 
 
 def pulse_moment(services: Services, now: datetime) -> DemoOwner:
-    """DEMO_INITIATIVE's owner, and the start of its current pulse period by the cadence rules
-    (the latest cron fire in the owner's own timezone: with the default, the last Monday 09:00)."""
+    """DEMO_INITIATIVE's owner, and its first pulse fire after the import by the cadence rules
+    (the next cron fire in the owner's own timezone: with the default, the next Monday 09:00)."""
     with session_scope(services.engine) as session:
         initiative = initiative_by_key(session=session, key=DEMO_INITIATIVE)
         owner = session.get(Person, initiative.owner_id) if initiative else None
@@ -185,29 +192,47 @@ def pulse_moment(services: Services, now: datetime) -> DemoOwner:
             tz=tz,
             initiative_key=initiative.key,
             initiative_title=initiative.title,
-            due=current_period(expression, tz, now).start,
+            due=current_period(expression, tz, now).end,
         )
 
 
-def delivered_pulses(bot: LiveBot, tick_at: datetime) -> list[dict[str, Any]]:
-    """Who got a pulse DM from the tick, as the stand-in saw it, with their local time then."""
+def first_fires(services: Services, now: datetime) -> list[datetime]:
+    """Each owner's first pulse fire after `now` (the import), in order: the demo ticks at each."""
+    with session_scope(services.engine) as session:
+        plan = plan_settings(session=session)
+        fires = set()
+        for initiative, owner in pulse_candidates(session=session):
+            expression = cadence(initiative, plan)
+            if expression is not None and owner.slack_id:
+                fires.add(current_period(expression, owner_zone(owner, plan), now).end)
+    return sorted(fires)
+
+
+def delivered_pulses(bot: LiveBot, tick_at: datetime, *, since: int) -> list[dict[str, Any]]:
+    """Who got a pulse DM from the tick at `tick_at` (Web API calls after the first `since`), as
+    the stand-in saw it, with their local time then."""
     users = bot.standin.workspace.users
     delivered = []
-    for call in bot.standin.calls("chat.postMessage"):
-        channel, ts = call.response.get("channel"), call.response.get("ts")
-        user = users.get(str(call.params.get("channel")))
-        if not call.ok or user is None or not channel or not ts:
+    for call in bot.standin.calls("chat.postMessage")[since:]:
+        channel = call.response.get("channel")
+        # A reminder is a reply in the prompt's thread: the prompt's ts names its pulses.
+        thread = call.params.get("thread_ts")
+        ts = thread or call.response.get("ts")
+        if not call.ok or not channel or not ts:
             continue
         with session_scope(bot.services.engine) as session:
             pulses = pulses_in_message(session=session, channel_id=channel, message_ts=ts)
             keys = [i.key for p in pulses if (i := session.get(Initiative, p.initiative_id))]
-        if keys:
+            owner = session.get(Person, pulses[0].owner_id) if pulses else None
+        user = users.get(str(owner.slack_id)) if owner is not None else None
+        if keys and user is not None:
             delivered.append(
                 {
                     "name": user.real_name or user.name,
                     "tz": user.tz,
                     "local": tick_at.astimezone(ZoneInfo(user.tz)),
                     "initiatives": keys,
+                    "reminder": bool(thread),
                 }
             )
     return delivered

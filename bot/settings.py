@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     decide_command: str = "/decide"
     pulse_command: str = "/pulse"
 
+    pulse_grace_minutes: Annotated[float, Field(ge=0)] = 60
     reminder_after_hours: Annotated[float, Field(gt=0)] = 24
     escalate_after_hours: Annotated[float, Field(gt=0)] = 24
     working_hours: str = "09:00-18:00"

@@ -121,6 +121,9 @@ class Person(SQLModel, table=True):
     away_from: date | None = None
     away_until: date | None = None
     synced_at: datetime | None = utc_column()
+    # When PlanPulse first knew the person's Slack account (from the plan or the directory):
+    # a pulse period that began before it was never theirs to answer.
+    slack_linked_at: datetime | None = utc_column()
 
 
 class Team(SQLModel, table=True):
@@ -199,6 +202,9 @@ class Initiative(SQLModel, table=True):
     team_id: int = Field(foreign_key="team.id", index=True)
     pulse: str | None = None  # 5-field cron; None means the plan's default
     status: str = InitiativeStatus.ACTIVE
+    # Created, or last resumed from paused or archived: pulse periods that began before it are
+    # never prompted.
+    active_since: datetime = utc_column(nullable=False)
     dark_since: datetime | None = utc_column()  # owner silent through reminder and escalation
     archived: bool = False
 

@@ -51,6 +51,8 @@ def apply_slack_profile(
     now: datetime,
 ) -> None:
     """Store what Slack says about a person (the plan's own fields stay as imported)."""
+    if person.slack_id != slack_id:
+        person.slack_linked_at = now
     person.slack_id = slack_id
     if name:
         person.name = name

@@ -31,6 +31,10 @@ def _next() -> int:
     return next(_serial)
 
 
+# Rows made by factories have existed long before any moment a test looks at.
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
 def _saved(session: Session, row: T) -> T:
     session.add(row)
     session.flush()
@@ -186,7 +190,7 @@ def initiative(
             objective_id=objective.id if objective else None,
             owner_id=owner.id,
             team_id=team.id,
-            **fields,
+            **{"active_since": LONG_AGO, **fields},
         ),
     )
     for linked in kpis:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -79,13 +79,17 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     finally:
         engine.dispose()
 
-    assert {pulse["name"] for pulse in live["delivered"]} == set(OWNERS.values())
+    prompts = [pulse for pulse in live["delivered"] if not pulse["reminder"]]
+    reminders = [pulse for pulse in live["delivered"] if pulse["reminder"]]
+    assert sorted(pulse["name"] for pulse in prompts) == sorted(OWNERS.values())
     assert live["tick_failed"] == {}
     owner = live["owner"]
     assert (owner.name, owner.initiative_key) == ("Alice Chen", "portal-beta")
-    # The tick ran when the pulse fell due: the latest Monday 09:00 in her timezone.
-    assert owner.due <= now
+    # The plan was imported just now: her first pulse is the next Monday 09:00 in her timezone,
+    # and every owner's DM came at their own first fire, never for the week already begun.
+    assert now < owner.due <= now + timedelta(days=7)
     assert owner.due.astimezone(owner.tz).strftime("%a %H:%M") == "Mon 09:00"
+    assert all(now < pulse["local"] <= now + timedelta(days=7) for pulse in live["delivered"])
     answer = live["answer"]
     assert answer["status"] == 200 and answer["same_message"]
     assert answer["recorded"]["status"] == "at_risk" and answer["recorded"]["by"] == "Alice Chen"
@@ -93,7 +97,14 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     for asked in (live["kpi"], live["plan"]):
         assert asked["status"] == 200 and asked["lines"]
     calls = dict(live["calls"])
-    assert calls["chat.postMessage"] == len(OWNERS)  # one DM each, nothing else posted
+    # One DM each, and a reminder to those still silent a working day later when the ticks of
+    # the week get that far; nothing else posted.
+    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders)
+    assert all(
+        r["local"] - timedelta(hours=24)
+        >= next(p["local"] for p in prompts if p["name"] == r["name"])
+        for r in reminders
+    )
     assert calls["chat.update"] == 1
     assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.

@@ -247,7 +247,11 @@ def test_my_pulses_lists_pending_and_still_changeable_answers(engine, plan):
     with session_scope(engine) as session:
         initiative = session.get(Initiative, plan["initiative"])
         other = Initiative(
-            key="crm", title="CRM cleanup", owner_id=initiative.owner_id, team_id=initiative.team_id
+            key="crm",
+            title="CRM cleanup",
+            owner_id=initiative.owner_id,
+            team_id=initiative.team_id,
+            active_since=MONDAY,
         )
         session.add(other)
         session.flush()

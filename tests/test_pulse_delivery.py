@@ -99,7 +99,8 @@ def test_second_tick_in_the_same_period_sends_nothing(plan, services, standin):
 def test_catch_up_after_downtime_sends_only_the_current_period_once(plan, services, standin):
     deliver_pulses(services, MONDAY)
     # Down from Monday to the Wednesday two weeks later: the 11th's period was never sent.
-    wednesday = datetime(2027, 1, 20, 15, tzinfo=UTC)
+    # Back at 13:00 New York, 10:00 Los Angeles: inside both owners' working hours.
+    wednesday = datetime(2027, 1, 20, 18, tzinfo=UTC)
     report = deliver_pulses(services, wednesday)
     assert report.messages == 2 and report.sent == 4
     periods = sorted({r.period for r in pulses(plan)})

@@ -37,6 +37,15 @@ def _plan(engine, standin, *, initiatives_per_owner: int = 2) -> None:
         session.commit()
 
 
+# Owners in three zones are all due at one moment only if no prompt counts as late: these tests
+# are about racing ticks, not about the late-prompt rule (tests/test_pulse_timing.py).
+A_WEEK_OF_GRACE = 7 * 24 * 60
+
+
+def _on_time(settings):
+    return settings.model_copy(update={"pulse_grace_minutes": A_WEEK_OF_GRACE})
+
+
 def _delivered(standin) -> Counter[str]:
     return Counter(c.params["channel"] for c in standin.calls("chat.postMessage") if c.ok)
 
@@ -76,7 +85,7 @@ def _assert_each_owner_once(engine, standin) -> None:
 def test_concurrent_ticks_in_threads(engine, settings, standin):
     """Runs on SQLite, and on PostgreSQL when PLANPULSE_TEST_DATABASE_URL is set."""
     _plan(engine, standin)
-    errors = _concurrent_ticks(settings, datetime(2027, 1, 4, 18, tzinfo=UTC), workers=4)
+    errors = _concurrent_ticks(_on_time(settings), datetime(2027, 1, 4, 18, tzinfo=UTC), workers=4)
     assert errors == []
     _assert_each_owner_once(engine, standin)
 
@@ -85,7 +94,7 @@ def test_concurrent_ticks_on_postgresql(postgres_base_url, engine, settings, sta
     """Several replicas on one PostgreSQL: eight ticks race for the same 80 pulses."""
     assert engine.dialect.name == "postgresql"
     _plan(engine, standin)
-    errors = _concurrent_ticks(settings, datetime(2027, 1, 4, 18, tzinfo=UTC), workers=8)
+    errors = _concurrent_ticks(_on_time(settings), datetime(2027, 1, 4, 18, tzinfo=UTC), workers=8)
     assert errors == []
     _assert_each_owner_once(engine, standin)
 
@@ -98,6 +107,7 @@ def test_planpulse_tick_processes_side_by_side(engine, settings, standin, tmp_pa
         "DATABASE_URL": settings.database_url,
         "SLACK_BOT_TOKEN": standin.workspace.bot_token,
         "SLACK_API_URL": standin.api_url,
+        "PULSE_GRACE_MINUTES": str(A_WEEK_OF_GRACE),
     }
     env.pop("SLACK_APP_TOKEN", None)
     cli = [sys.executable, "-m", "bot.cli", "tick"]

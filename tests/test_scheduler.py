@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
 from scheduler.runner import TICK_JOB_ID, start_scheduler
 from tests import factories
+
+# These ticks run on the real clock: whatever the hour, the current prompt counts as on time
+# (the late-prompt rule has its own tests, tests/test_pulse_timing.py).
+A_WEEK_OF_GRACE = 7 * 24 * 60
+
+
+def _on_time(services):
+    return replace(
+        services,
+        settings=services.settings.model_copy(update={"pulse_grace_minutes": A_WEEK_OF_GRACE}),
+    )
 
 
 def test_scheduler_runs_the_tick_at_start_and_is_configured_for_replicas(engine, services, standin):
@@ -14,7 +27,7 @@ def test_scheduler_runs_the_tick_at_start_and_is_configured_for_replicas(engine,
         alice = factories.person(session, slack_id="UALICE", tz="America/New_York")
         factories.initiative(session, owner=alice, team=factories.team(session, lead=alice))
         session.commit()
-    scheduler = start_scheduler(services)
+    scheduler = start_scheduler(_on_time(services))
     try:
         [job] = scheduler.get_jobs()
         assert job.id == TICK_JOB_ID
@@ -52,11 +65,12 @@ def test_a_cron_tick_beside_the_running_scheduler_sends_nothing_twice(
         DATABASE_URL=services.settings.database_url,
         SLACK_BOT_TOKEN=standin.workspace.bot_token,
         SLACK_API_URL=standin.api_url,
+        PULSE_GRACE_MINUTES=str(A_WEEK_OF_GRACE),
     )
     cron = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "tick"], env=env, cwd=tmp_path, stderr=subprocess.PIPE
     )
-    scheduler = start_scheduler(services)  # the server's first tick, at the same moment
+    scheduler = start_scheduler(_on_time(services))  # the server's first tick, at the same moment
     try:
         _, stderr = cron.communicate(timeout=120)
         assert cron.returncode == 0, stderr.decode()

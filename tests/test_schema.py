@@ -45,7 +45,9 @@ def test_one_pulse_per_initiative_and_period(engine):
         team = Team(key="it", name="IT", lead_id=owner.id)
         session.add(team)
         session.flush()
-        initiative = Initiative(key="i", title="I", owner_id=owner.id, team_id=team.id)
+        initiative = Initiative(
+            key="i", title="I", owner_id=owner.id, team_id=team.id, active_since=datetime.now(UTC)
+        )
         session.add(initiative)
         session.flush()
         for _ in range(2):

@@ -113,6 +113,8 @@ def test_planpulse_tick_runs_once_and_exits_zero(plan, settings, standin, tmp_pa
         "DATABASE_URL": settings.database_url,
         "SLACK_BOT_TOKEN": standin.workspace.bot_token,
         "SLACK_API_URL": standin.api_url,
+        # The real clock decides the period: whatever the hour, its prompt counts as on time.
+        "PULSE_GRACE_MINUTES": str(7 * 24 * 60),
     }
     first = _cli(env, tmp_path)
     assert first.returncode == 0, first.stderr

@@ -69,6 +69,7 @@ class _Writer:
                 "away_from": None,
                 "away_until": None,
                 "synced_at": None,
+                "slack_linked_at": None if EMAIL.match(ref) else self.now,
             }
             for ref in self.changes.new_people
         ]
@@ -143,9 +144,13 @@ class _Writer:
         if created:
             self.ids[kind] = key_ids(session=self.session, kind=kind)
         updates = []
-        for update in [*changes.updated, *changes.restored]:
+        for update in changes.updated:
             row = {"id": self.ids[kind][update.key], **columns(update.key, wanted[update.key])}
             row.update(self._transitions(kind, update.after))
+            updates.append(row)
+        for update in changes.restored:
+            row = {"id": self.ids[kind][update.key], **columns(update.key, wanted[update.key])}
+            row.update(self._transitions(kind, {**update.after, "archived": False}))
             updates.append(row)
         updates.extend({"id": self.ids[kind][key], "archived": True} for key in changes.archived)
         update_rows(session=self.session, kind=kind, rows=updates)
@@ -170,7 +175,11 @@ class _Writer:
         if kind == "team":
             return {"channel_id": None}
         if kind == "initiative":
-            return {"status": fields.get("status", "active"), "dark_since": None}
+            return {
+                "status": fields.get("status", "active"),
+                "active_since": self.now,
+                "dark_since": None,
+            }
         if kind == "milestone":
             status = fields.get("status", "open")
             return {
@@ -191,6 +200,9 @@ class _Writer:
         return {}
 
     def _transitions(self, kind: str, after: Fields) -> dict[str, Any]:
+        if kind == "initiative" and ("archived" in after or after.get("status") == "active"):
+            # Restored or resumed: like a new initiative, its first prompt is its next fire.
+            return {"active_since": self.now}
         if kind == "milestone" and "status" in after:
             return {"completed_at": self.now if after["status"] == "done" else None}
         if kind == "dependency" and "state" in after:

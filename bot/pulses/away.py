@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
@@ -50,8 +50,21 @@ def clear_away(session: Session, *, person: str, now: datetime) -> AwayDates:
     """End `person`'s time away; returns the dates that were set (both None if there were none)."""
     row = _person(session, person)
     previous = AwayDates(row.away_from, row.away_until)
-    _change(session, row, AwayDates(None, None), actor=person, now=now)
+    _change(session, row, _ended(previous, local_today(session, row, now)), actor=person, now=now)
     return previous
+
+
+def _ended(away: AwayDates, today: date) -> AwayDates:
+    """Away dates cut short today: the days already spent away stay on record.
+
+    Keeping them is what stops a prompt for a period that began while the owner was away: back
+    on a Wednesday, they are next asked at the following fire, not at once for a week half gone.
+    """
+    if away.start is None or away.start >= today:
+        return AwayDates(None, None)  # not gone yet: nothing to keep
+    if away.end is not None and away.end < today:
+        return away  # already over
+    return AwayDates(away.start, today - timedelta(days=1))
 
 
 def _person(session: Session, slack_id: str) -> Person:

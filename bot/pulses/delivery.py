@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import TypeVar
 
 from bot.pulses import messages
-from bot.pulses.schedule import due_period
+from bot.pulses.schedule import PromptTiming, due_period
 from bot.services import Services
 from bot.slack.errors import (
     AccountInactive,
@@ -123,9 +123,10 @@ def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, objec
     with session_scope(services.engine) as session:
         plan = queries.plan_settings(session=session)
         holidays = queries.holidays(session=session)
+        timing = PromptTiming.from_settings(services.settings)
         due = []
         for initiative, owner in queries.pulse_candidates(session=session):
-            period = due_period(initiative, owner, plan, holidays, now)
+            period = due_period(initiative, owner, plan, holidays, now, timing)
             if period is not None:
                 due.append((initiative, owner, period))
         existing = queries.existing_pulse_keys(

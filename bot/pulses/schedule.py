@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from bot.errors import ConfigurationError
+from bot.settings import Settings
 from storage.models import Holiday, Initiative, InitiativeStatus, Person, PlanSettings
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,15 @@ def due_period(
     plan: PlanSettings,
     holidays: list[Holiday],
     now: datetime,
+    timing: PromptTiming | None = None,
 ) -> Period | None:
-    """The period whose pulse this initiative's owner should have now, or None for no pulse.
+    """The period whose pulse this initiative's owner should get at `now`, or None for no pulse.
 
     Only the current period counts: after downtime the owner gets this period's prompt, never a
-    burst of the periods that were missed.
+    burst of the periods that were missed. A period is never prompted when it began before the
+    initiative was created or resumed, before the owner's Slack account was linked, while the
+    owner was away or on a plan holiday; and a late prompt waits for the owner's working hours
+    (see `PromptTiming`).
     """
     if initiative.archived or initiative.status != InitiativeStatus.ACTIVE:
         return None
@@ -135,8 +140,14 @@ def due_period(
         return None
     tz = owner_zone(owner, plan)
     period = current_period(expression, tz, now)
+    if period.start < initiative.active_since:
+        return None  # the owner could not have been asked at that fire: wait for the next
+    if owner.slack_linked_at is not None and period.start < owner.slack_linked_at:
+        return None
     first_day = period.start.astimezone(tz).date()
     if is_away(owner, first_day) or is_holiday(holidays, first_day):
+        return None
+    if not (timing or PromptTiming.default()).may_prompt(period, tz, now):
         return None
     return period
 
@@ -178,3 +189,37 @@ class WorkingHours:
     def contains(self, tz: ZoneInfo, now: datetime) -> bool:
         local = now.astimezone(tz)
         return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+DEFAULT_GRACE = timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class PromptTiming:
+    """When a due prompt may go out: on time within `grace` of its fire, later only at work.
+
+    A late prompt (downtime, a backlog) never lands at 23:58 or on a Saturday: it waits for the
+    owner's working hours, and is dropped once less than a quarter of its period remains, since
+    the next prompt is then close (one prompt, not two in a day).
+    """
+
+    grace: timedelta
+    working: WorkingHours
+
+    @classmethod
+    def default(cls) -> PromptTiming:
+        return cls(grace=DEFAULT_GRACE, working=WorkingHours.parse("09:00-18:00", "mon-fri"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PromptTiming:
+        return cls(
+            grace=timedelta(minutes=settings.pulse_grace_minutes),
+            working=WorkingHours.parse(settings.working_hours, settings.working_days),
+        )
+
+    def may_prompt(self, period: Period, tz: ZoneInfo, now: datetime) -> bool:
+        if now - period.start <= self.grace:
+            return True
+        if (period.end - now) * 4 < period.end - period.start:
+            return False
+        return self.working.contains(tz, now)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:55:05.479641
+Create Date: 2026-12-02 01:03:26.460383
 """
 
 from collections.abc import Sequence
@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("away_from", sa.Date(), nullable=True),
         sa.Column("away_until", sa.Date(), nullable=True),
         sa.Column("synced_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("slack_linked_at", storage.types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
         sa.UniqueConstraint("slack_id"),
@@ -147,6 +148,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("pulse", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("active_since", storage.types.UTCDateTime(), nullable=False),
         sa.Column("dark_since", storage.types.UTCDateTime(), nullable=True),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
