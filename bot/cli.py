@@ -103,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UserError as exc:
-        print(f"planpulse: {exc.message}", file=sys.stderr)
+        from templates.problems import say_all
+
+        text = say_all(exc.problems, "cli") if exc.problems else exc.message
+        print(f"planpulse: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

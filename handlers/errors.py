@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.slack.errors import SlackError
 from handlers.payload import BadPayload, optional_str
 from templates import render_json, render_mrkdwn
+from templates.problems import say, say_all
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ def _describe(error: Exception, kind: str) -> str:
     """Logs the error at the level it deserves and returns the sentence for the person."""
     if isinstance(error, UserError):
         log.info("user error on %s: %s", kind, error.message)
-        return render_mrkdwn("blocks/errors/user_error.txt.j2", message=error.message)
+        text = say_all(error.problems, "slack") if error.problems else error.message
+        return render_mrkdwn("blocks/errors/user_error.txt.j2", message=text)
     if isinstance(error, BadPayload):
         log.warning("malformed %s payload: %s", kind, error)
         return render_mrkdwn("blocks/errors/bad_payload.txt.j2")
@@ -74,6 +76,9 @@ def _answer_in_ack(
     if kind == "slash_command":
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": message})
     if kind == "view_submission":
+        located = field_errors(error) if isinstance(error, UserError) else {}
+        if located:
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": located})
         block_id = getattr(error, "field", None) or _first_input_block(body)
         if block_id is not None:
             return BoltResponse(
@@ -83,6 +88,15 @@ def _answer_in_ack(
         view = render_json("blocks/errors/modal_error.json.j2", message=message)
         return BoltResponse(status=200, body={"response_action": "update", "view": view})
     return None
+
+
+def field_errors(error: UserError) -> dict[str, str]:
+    """A modal's `response_action: errors`: each located problem's sentence under its block_id."""
+    located: dict[str, str] = {}
+    for problem in error.problems:
+        if problem.field is not None and problem.field not in located:
+            located[problem.field] = say(problem, "slack")[:2000]  # Slack's limit per field
+    return located
 
 
 def _first_input_block(body: dict[str, Any]) -> str | None:

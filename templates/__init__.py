@@ -129,6 +129,17 @@ def render_mrkdwn(name: str, **context: Any) -> str:
     return str(json.loads(f'"{source}"'))
 
 
+def render_mrkdwn_source(source: str, **context: Any) -> str:
+    """`render_mrkdwn` for a template held as a string (the problem catalogue's sentences)."""
+    rendered = _BLOCKS.from_string(source).render(**context).strip().replace("\n", "\\n")
+    return str(json.loads(f'"{rendered}"'))
+
+
+def render_text_source(source: str, **context: Any) -> str:
+    """`render_text` for a template held as a string."""
+    return _TEXT.from_string(source).render(**context)
+
+
 def render_text(name: str, **context: Any) -> str:
     """Render plain terminal text (CLI output); no Slack escaping."""
     return _TEXT.get_template(name).render(**context)

@@ -34,12 +34,12 @@ class PlanProblems(UserError):
     """The plan cannot be used; the message lists every problem, one per line."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
+        self.plan_problems = list(problems)
         super().__init__(
             render_text(
                 "text/plan_problems.txt.j2",
-                problems=self.problems[:MAX_LISTED_PROBLEMS],
-                total=len(self.problems),
+                problems=self.plan_problems[:MAX_LISTED_PROBLEMS],
+                total=len(self.plan_problems),
             ).rstrip("\n")
         )
 

@@ -88,7 +88,7 @@ def read_csv_folder(folder: FsPath, label: str) -> Read:
         try:
             text = decode_utf8(path.read_bytes(), file_label)
         except PlanProblems as exc:
-            problems.extend(exc.problems)
+            problems.extend(exc.plan_problems)
             continue
         reader = csv.reader(io.StringIO(text, newline=""))
         rows: list[tuple[int, list[Any]]] = []
