@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -24,6 +25,10 @@ def real_now() -> datetime:
 
 @pytest.fixture
 def prompt(services, standin):
+    return post_prompt(services, standin)
+
+
+def post_prompt(services, standin) -> dict[str, Any]:
     """Alice owns two initiatives; one prompt DM with both was posted, as delivery leaves it."""
     now = real_now()
     with session_scope(services.engine) as session:
