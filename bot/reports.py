@@ -190,11 +190,13 @@ PlanAnswer = InitiativeCard | MyInitiatives | MyDependencies | DecisionLog | Pla
 
 @dataclass
 class PendingPulse:
+    """A pulse waiting for the owner's answer; Home shows it with the prompt DM's buttons."""
+
+    pulse_id: int
     initiative_key: str
     initiative_title: str
     due_at: datetime | None
-    channel_id: str | None
-    message_ts: str | None
+    closes_at: datetime | None
 
 
 @dataclass
@@ -479,7 +481,7 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
             dependencies=empty_deps,
             polls=empty_polls,
         )
-    pulses = q.pending_pulses(session=session, person_id=person.id, limit=LIST_LIMIT)
+    pulses = q.pending_pulses(session=session, person_id=person.id, now=now, limit=LIST_LIMIT)
     teams = q.team_ids_of(session=session, person_id=person.id)
     polls = (
         q.open_polls(session=session, voter_id=person.id, limit=LIST_LIMIT)
@@ -493,13 +495,14 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
         pulses=q.Page(
             rows=[
                 PendingPulse(
+                    pulse_id=request.id,
                     initiative_key=initiative.key,
                     initiative_title=initiative.title,
                     due_at=request.due_at,
-                    channel_id=request.channel_id,
-                    message_ts=request.message_ts,
+                    closes_at=request.next_due_at,
                 )
                 for request, initiative in pulses.rows
+                if request.id is not None
             ],
             total=pulses.total,
         ),

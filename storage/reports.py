@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, col, select
 
+from storage import pulse_answers
 from storage.models import (
     Decision,
     DecisionPoll,
@@ -28,7 +29,6 @@ from storage.models import (
     PollState,
     PulseAnswer,
     PulseRequest,
-    PulseState,
     Team,
     TeamMember,
     Vote,
@@ -482,23 +482,16 @@ def open_dependencies_requested_by(
 
 
 def pending_pulses(
-    *, session: Session, person_id: int, limit: int
+    *, session: Session, person_id: int, now: datetime, limit: int
 ) -> Page[tuple[PulseRequest, Initiative]]:
-    """Pulses sent to the person and not answered yet, oldest first."""
-    pending = and_(
-        col(PulseRequest.owner_id) == person_id,
-        col(PulseRequest.state) == PulseState.SENT,
-        col(PulseRequest.answered_at).is_(None),
+    """Pulses waiting for this person's answer: the ones `/pulse` lists, which they can answer."""
+    rows = list(
+        pulse_answers.pending_pulses(session=session, person_id=person_id, now=now, limit=limit)
     )
-    rows = session.exec(
-        select(PulseRequest, Initiative)
-        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
-        .where(pending)
-        .order_by(col(PulseRequest.due_at))
-        .limit(limit)
-    ).all()
-    total = session.exec(select(func.count()).select_from(PulseRequest).where(pending)).one()
-    return Page(rows=[(r, i) for r, i in rows], total=total)
+    total = len(rows)
+    if total == limit:
+        total = pulse_answers.count_pending_pulses(session=session, person_id=person_id, now=now)
+    return Page(rows=rows, total=total)
 
 
 def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:

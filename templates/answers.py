@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bot import reports as r
 from templates import Trusted, escape_mrkdwn, render_json, render_mrkdwn
-from templates.ids import QueryIds
+from templates.ids import PulseIds, QueryIds
 
 SECTION_CHARS = 3000  # Slack's limit for a section's text
 LINE_CHARS = 2000  # a single line is cut here (only absurd plan text gets near it)
@@ -27,6 +27,8 @@ HOME_BLOCKS = 100
 MESSAGE_FIXED_BLOCKS = 12
 BLOCKERS_CHARS = 2900  # the blockers section, with its heading, stays under 3000
 SHARE_VALUE_CHARS = 1500  # a button value may be 2000; the query is cut well below that
+# Home lists pending pulses one by one (a section and its answer buttons): 20 blocks at most.
+HOME_PULSES = 10
 
 T = TypeVar("T")
 
@@ -371,21 +373,24 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
 
 
 def home_view(
-    home: r.HomeData, *, now: datetime, kpi_command: str, plan_command: str
+    home: r.HomeData, *, now: datetime, kpi_command: str, plan_command: str, pulse_command: str
 ) -> dict[str, Any]:
     """The Home tab view for views.publish (at most 100 blocks however much is listed)."""
-    # 100 blocks: about 20 fixed (header, dividers, headings, notes), 20 per list.
+    # 100 blocks: about 20 fixed (header, dividers, headings, notes), 20 for each of the three
+    # packed lists and 2 for each of at most HOME_PULSES pending pulses.
     per_list = (HOME_BLOCKS - 20) // 4
     initiatives = pack(
         _initiative_items(home.initiatives.initiatives),
         total=home.initiatives.total,
         max_sections=per_list,
     )
-    pulses = pack(
-        _items(home.pulses.rows, "home_pulse_line.txt.j2", lambda p: {"p": p}),
-        total=home.pulses.total,
-        max_sections=per_list,
-    )
+    pulses = [
+        {
+            "pulse_id": p.pulse_id,
+            "line": Trusted(_cut(render_mrkdwn("blocks/home_pulse_line.txt.j2", p=p))),
+        }
+        for p in home.pulses.rows[:HOME_PULSES]
+    ]
     dependencies = pack(
         _dependency_items(home.dependencies.rows, "plan_dependency_for_line.txt.j2"),
         total=home.dependencies.total,
@@ -399,17 +404,19 @@ def home_view(
     return render_json(
         "blocks/home.json.j2",
         ids=QueryIds,
+        pulse_ids=PulseIds,
         now=now,
         in_plan=home.in_plan,
         is_leader=home.is_leader,
         kpi_command=kpi_command,
         plan_command=plan_command,
+        pulse_command=pulse_command,
         initiatives_total=home.initiatives.total,
         initiative_sections=initiatives.sections,
         more_initiatives=initiatives.more,
         pulses_total=home.pulses.total,
-        pulse_sections=pulses.sections,
-        more_pulses=pulses.more,
+        pulses=pulses,
+        more_pulses=max(home.pulses.total - len(pulses), 0),
         dependencies_total=home.dependencies.total,
         dependency_sections=dependencies.sections,
         more_dependencies=dependencies.more,

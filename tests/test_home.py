@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from storage.models import DecisionPoll, Milestone, PulseRequest
+from storage.db import session_scope
+from storage.models import DecisionPoll, Milestone, PulseAnswer, PulseRequest
+from templates.ids import PulseIds
 from tests import factories as f
 from tests.query_fixtures import (
     HOSTILE,
@@ -17,6 +19,7 @@ from tests.query_fixtures import (
     build_portal_plan,
     check_home,
 )
+from tests.test_pulse_answer_slack import button_values, click, post_prompt, submit, values
 
 
 @pytest.fixture
@@ -146,3 +149,118 @@ def test_a_huge_share_of_the_plan_stays_within_100_blocks(bot, services):
     text = all_text(view)
     assert text.count("more.") >= 3 and "`/plan mine` lists them" in text
     assert_pings_nobody(view)
+
+
+# --- answering pending pulses from Home -------------------------------------------------------
+
+
+@pytest.fixture
+def prompt(services, standin):
+    """Alice's prompt DM for two initiatives was posted; neither is answered."""
+    return post_prompt(services, standin)
+
+
+def answer_buttons(payload) -> dict[int, list]:
+    """The answer buttons of each pulse on a surface (Home view or DM), by pulse id."""
+    prefix = f"{PulseIds.ACTIONS_BLOCK}:"
+    return {
+        int(block["block_id"].removeprefix(prefix)): block["elements"]
+        for block in payload["blocks"]
+        if block["type"] == "actions" and block.get("block_id", "").startswith(prefix)
+    }
+
+
+def test_pending_pulses_on_home_have_the_dms_answer_buttons(bot, standin, prompt):
+    view = open_home(bot, "UALICE")
+    [dm] = standin.messages("UALICE")
+    assert answer_buttons(view) == answer_buttons({"blocks": dm.blocks})
+    assert set(answer_buttons(view)) == {prompt["portal"], prompt["crm"]}
+    assert "Pulses waiting for your answer (2)" in all_text(view)
+
+
+def test_answering_from_home_updates_the_dm_in_place_and_home(bot, standin, prompt):
+    view = open_home(bot, "UALICE")
+    standin.reset_calls()
+    payload = bot.block_action_payload(
+        PulseIds.AT_RISK,
+        str(prompt["portal"]),
+        user_id="UALICE",
+        view=standin.home("UALICE"),
+        block_id=f"{PulseIds.ACTIONS_BLOCK}:{prompt['portal']}",
+    )
+    assert payload["container"]["type"] == "view" and view["type"] == "home"
+    assert bot.action(payload).status_code == 200
+    [update] = standin.wait_for("chat.update")
+    [publish] = standin.wait_for("views.publish")
+    bot.wait_idle()
+    with Session(bot.services.engine) as session:
+        [answer] = session.exec(select(PulseAnswer)).all()
+    assert (answer.pulse_request_id, answer.status) == (prompt["portal"], "at_risk")
+    assert (update.params["channel"], update.params["ts"]) == (prompt["channel"], prompt["ts"])
+    [dm] = standin.messages("UALICE")
+    assert button_values(dm.blocks) == {str(prompt["crm"])}  # the DM was edited, not reposted
+    assert publish.params["user_id"] == "UALICE"
+    home = standin.home("UALICE")
+    check_home(home)
+    assert set(answer_buttons(home)) == {prompt["crm"]}
+    assert "Pulses waiting for your answer (1)" in all_text(home)
+    assert standin.calls("chat.postMessage") == [] and standin.calls("response_url") == []
+
+
+def test_a_quick_answer_in_the_dm_republishes_home(bot, standin, prompt):
+    click(bot, PulseIds.ON_TRACK, prompt["portal"])
+    standin.wait_for("chat.update")
+    [publish] = standin.wait_for("views.publish")
+    bot.wait_idle()
+    assert publish.params["user_id"] == "UALICE"
+    home = standin.home("UALICE")
+    check_home(home)
+    assert set(answer_buttons(home)) == {prompt["crm"]}
+
+
+def test_details_given_in_the_dm_republish_home(bot, standin, prompt):
+    submit(bot, prompt, values(prompt, status="at_risk", kpi="12"))
+    standin.wait_for("chat.update")
+    [publish] = standin.wait_for("views.publish")
+    bot.wait_idle()
+    assert publish.params["user_id"] == "UALICE"
+    assert set(answer_buttons(standin.home("UALICE"))) == {prompt["crm"]}
+
+
+def test_a_pulse_whose_period_ended_no_longer_waits_on_home(bot, standin, prompt):
+    with session_scope(bot.services.engine) as session:
+        pulse = session.get(PulseRequest, prompt["portal"])
+        pulse.next_due_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.add(pulse)
+    view = open_home(bot, "UALICE")
+    assert set(answer_buttons(view)) == {prompt["crm"]}
+    assert "Pulses waiting for your answer (1)" in all_text(view)
+
+
+def test_many_pending_pulses_on_home_are_capped_and_counted(bot, services):
+    now = datetime.now(UTC)
+    with Session(services.engine) as session:
+        f.plan_settings(session)
+        alice = f.person(session, slack_id="UALICE", is_leader=True)
+        team = f.team(session, lead=alice)
+        for n in range(40):
+            initiative = f.initiative(session, owner=alice, team=team, title=f"Initiative {n}")
+            session.add(
+                PulseRequest(
+                    initiative_id=initiative.id,
+                    owner_id=alice.id,
+                    period=f"p{n}",
+                    due_at=now - timedelta(hours=1),
+                    next_due_at=now + timedelta(days=6),
+                    state="sent",
+                    channel_id="DUALICE",
+                    message_ts=f"{n}.0",
+                )
+            )
+        session.commit()
+    view = open_home(bot, "UALICE")
+    shown = len(answer_buttons(view))
+    assert 0 < shown < 40
+    text = all_text(view)
+    assert "Pulses waiting for your answer (40)" in text
+    assert f"…and {40 - shown} more" in text and "`/pulse`" in text

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.errors import NotAllowed, UserError
-from bot.pulses.answers import pulses_of, record_answer
+from bot.pulses.answers import pulses_of, record_answer, record_status
 from storage.db import session_scope
 from storage.models import (
     AuditEntry,
@@ -150,6 +150,68 @@ def test_double_click_writes_one_answer(engine, plan):
     with Session(engine) as session:
         assert len(session.exec(select(KpiReading)).all()) == 1
     assert len(audit_entries(engine, "pulse")) == 1
+
+
+def answer_in_detail(engine, plan, *, now=TUESDAY):
+    with session_scope(engine) as session:
+        record_answer(
+            session,
+            pulse_id=plan["pulse"],
+            person="UOWNER",
+            status="on_track",
+            confidence=4,
+            kpi_values={plan["kpi"]: 12.5},
+            milestone_updates={plan["launch"]: date(2027, 2, 20)},
+            blockers="Vendor contract",
+            dependency_late=True,
+            now=now,
+        )
+
+
+def test_a_quick_status_after_details_keeps_them(engine, plan):
+    answer_in_detail(engine, plan)
+    later = TUESDAY.replace(hour=18)
+    with session_scope(engine) as session:
+        result = record_status(
+            session, pulse_id=plan["pulse"], person="UOWNER", status="off_track", now=later
+        )
+    assert result.created
+    detailed, quick = answers(engine)
+    assert (quick.status, quick.answered_at) == ("off_track", later)
+    assert (quick.confidence, quick.blockers, quick.dependency_late) == (
+        4,
+        "Vendor contract",
+        True,
+    )
+    assert detailed.status == "on_track"  # the older answer stays as it was, for the record
+    with Session(engine) as session:
+        [reading] = session.exec(select(KpiReading)).all()
+        assert reading.value == 12.5
+        assert session.get(Milestone, plan["launch"]).expected_due == date(2027, 2, 20)
+    entry = audit_entries(engine, "pulse")[-1]
+    assert (entry.before, entry.after) == ({"status": "on_track"}, {"status": "off_track"})
+    assert len(audit_entries(engine, "kpi")) == 1 and len(audit_entries(engine, "milestone")) == 1
+
+
+def test_a_quick_status_repeating_the_current_one_writes_nothing(engine, plan):
+    answer_in_detail(engine, plan)
+    with session_scope(engine) as session:
+        result = record_status(
+            session, pulse_id=plan["pulse"], person="UOWNER", status="on_track", now=TUESDAY
+        )
+    assert not result.created
+    assert len(answers(engine)) == 1 and len(audit_entries(engine, "pulse")) == 1
+
+
+def test_a_first_quick_status_audits_just_the_status(engine, plan):
+    with session_scope(engine) as session:
+        record_status(
+            session, pulse_id=plan["pulse"], person="UOWNER", status="at_risk", now=TUESDAY
+        )
+    [answer] = answers(engine)
+    assert (answer.confidence, answer.blockers, answer.dependency_late) == (None, None, False)
+    [entry] = audit_entries(engine, "pulse")
+    assert (entry.before, entry.after) == (None, {"status": "at_risk"})
 
 
 def test_answer_after_the_period_ended_is_refused(engine, plan):

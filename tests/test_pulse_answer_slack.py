@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -24,6 +25,10 @@ def real_now() -> datetime:
 
 @pytest.fixture
 def prompt(services, standin):
+    return post_prompt(services, standin)
+
+
+def post_prompt(services, standin) -> dict[str, Any]:
     """Alice owns two initiatives; one prompt DM with both was posted, as delivery leaves it."""
     now = real_now()
     with session_scope(services.engine) as session:
@@ -338,3 +343,37 @@ def test_add_details_after_the_period_ended_says_so(bot, standin, prompt):
     view = standin.view(updated.params["view_id"])
     assert "submit" not in view
     assert "closed when its period ended" in json.dumps(view)
+
+
+def test_a_quick_button_after_details_changes_only_the_status(bot, standin, prompt):
+    """A stale button (the /pulse list, Home, an old DM) pressed after the details were given."""
+    submit(
+        bot,
+        prompt,
+        values(prompt, status="on_track", kpi="17.5", blockers="Vendor contract", late=True),
+    )
+    standin.wait_for("chat.update")
+    bot.wait_idle()
+    click(bot, PulseIds.AT_RISK, prompt["portal"])
+    standin.wait_for("chat.update", count=2)
+    bot.wait_idle()
+    detailed, quick = answers(bot.services.engine)
+    assert (quick.status, quick.confidence, quick.blockers, quick.dependency_late) == (
+        "at_risk",
+        detailed.confidence,
+        "Vendor contract",
+        True,
+    )
+    assert detailed.confidence == 3
+    with Session(bot.services.engine) as session:
+        [reading] = session.exec(select(KpiReading)).all()  # kept, not repeated
+        entries = session.exec(
+            select(AuditEntry).where(AuditEntry.entity == "pulse").order_by(AuditEntry.id)
+        ).all()
+    assert reading.value == 17.5
+    assert (entries[-1].before, entries[-1].after) == (
+        {"status": "on_track"},
+        {"status": "at_risk"},
+    )
+    shown = json.dumps(standin.messages("UALICE")[0].blocks)
+    assert "At risk" in shown and "confidence 3/5" in shown

@@ -221,11 +221,11 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
         pulses=Page(
             rows=[
                 r.PendingPulse(
+                    pulse_id=n + 1,
                     initiative_key=f"i-{n}",
                     initiative_title=LONG,
                     due_at=NOW,
-                    channel_id="D1" if n % 2 else None,
-                    message_ts="1.0",
+                    closes_at=NOW if n % 2 else None,
                 )
                 for n in range(size)
             ],
@@ -247,7 +247,9 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
             total=size,
         ),
     )
-    view = a.home_view(home, now=NOW, kpi_command="/kpi", plan_command="/plan")
+    view = a.home_view(
+        home, now=NOW, kpi_command="/kpi", plan_command="/plan", pulse_command="/pulse"
+    )
     check_home(view)
     assert_pings_nobody(view)
     assert ("Decision polls" in all_text(view)) is leader
@@ -263,7 +265,9 @@ def test_home_for_someone_not_in_the_plan():
         dependencies=Page([], 0),
         polls=Page([], 0),
     )
-    view = a.home_view(home, now=NOW, kpi_command="/kpi", plan_command="/plan")
+    view = a.home_view(
+        home, now=NOW, kpi_command="/kpi", plan_command="/plan", pulse_command="/pulse"
+    )
     check_home(view)
     assert "not named in the plan" in all_text(view)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -95,6 +95,18 @@ Cron = Annotated[str, AfterValidator(_cron)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
+T = TypeVar("T")
+
+
+def _none_is_empty(value: object) -> object:
+    # Deleting a list's last item by hand leaves `milestones:` with no value, which YAML reads as
+    # null: that is an empty list. A single value or a mapping there is still refused.
+    return [] if value is None else value
+
+
+# The type of every list field (tests/test_planfile_hand_edits.py finds any plain `list`).
+ListOf = Annotated[list[T], BeforeValidator(_none_is_empty)]
+
 
 class Item(BaseModel):
     """Unknown fields are errors: a typo must never be silently ignored."""
@@ -130,7 +142,7 @@ class TeamSpec(Item):
     name: Text
     channel: ChannelRef | None = None
     lead: PersonRef | None = None
-    members: list[PersonRef] = []
+    members: ListOf[PersonRef] = []
 
 
 class ReadingSpec(Item):
@@ -149,7 +161,7 @@ class KpiSpec(Item):
     due: PlanDate
     amber: Annotated[float, Field(ge=0)] = 10.0
     red: Annotated[float, Field(ge=0)] = 25.0
-    readings: list[ReadingSpec] = []
+    readings: ListOf[ReadingSpec] = []
 
     @model_validator(mode="after")
     def _coherent(self) -> KpiSpec:
@@ -164,7 +176,7 @@ class ObjectiveSpec(Item):
     key: Key
     title: Text
     owner: PersonRef | None = None
-    kpis: list[KpiSpec] = []
+    kpis: ListOf[KpiSpec] = []
 
 
 class MilestoneSpec(Item):
@@ -192,21 +204,21 @@ class InitiativeSpec(Item):
     objective: Key | None = None
     owner: PersonRef
     team: Key
-    kpis: list[Key] = []
+    kpis: ListOf[Key] = []
     pulse: Cron | None = None
     status: Literal["active", "paused"] | None = None
-    milestones: list[MilestoneSpec] = []
-    dependencies: list[DependencySpec] = []
+    milestones: ListOf[MilestoneSpec] = []
+    dependencies: ListOf[DependencySpec] = []
 
 
 class PlanFile(Item):
     organization: Text
     timezone: TimeZoneName
     channels: Channels = Channels()
-    leaders: list[PersonRef] = []
-    admins: list[PersonRef] = []
+    leaders: ListOf[PersonRef] = []
+    admins: ListOf[PersonRef] = []
     defaults: Defaults = Defaults()
-    holidays: list[HolidaySpec] = []
-    teams: list[TeamSpec] = []
-    objectives: list[ObjectiveSpec] = []
-    initiatives: list[InitiativeSpec] = []
+    holidays: ListOf[HolidaySpec] = []
+    teams: ListOf[TeamSpec] = []
+    objectives: ListOf[ObjectiveSpec] = []
+    initiatives: ListOf[InitiativeSpec] = []

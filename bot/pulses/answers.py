@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -125,21 +125,82 @@ def record_answer(
     Repeating the current answer exactly (a double click, a retried request) writes nothing, so
     it cannot change the outcome. KPI values are keyed by KPI id, milestone updates by milestone id.
     """
-    kpi_values = dict(kpi_values or {})
-    milestone_updates = dict(milestone_updates or {})
+    return _record(
+        session,
+        pulse_id=pulse_id,
+        person=person,
+        status=status,
+        details=_Details(
+            confidence=confidence,
+            kpi_values=dict(kpi_values or {}),
+            milestone_updates=dict(milestone_updates or {}),
+            blockers=blockers,
+            dependency_late=dependency_late,
+        ),
+        now=now,
+    )
+
+
+def record_status(
+    session: Session, *, pulse_id: int, person: str, status: str, now: datetime
+) -> RecordedAnswer:
+    """A quick button: the status changes, and the rest of the current answer stays as it was.
+
+    The new answer row repeats the current one's confidence, blockers and late-dependency flag;
+    its KPI readings and milestone changes are rows of their own and stay untouched.
+    """
+    return _record(session, pulse_id=pulse_id, person=person, status=status, details=None, now=now)
+
+
+@dataclass(frozen=True)
+class _Details:
+    """Everything of an answer but its status."""
+
+    confidence: int | None = None
+    kpi_values: dict[int, float] = field(default_factory=dict)
+    milestone_updates: dict[int, MilestoneUpdate] = field(default_factory=dict)
+    blockers: str | None = None
+    dependency_late: bool = False
+
+    @classmethod
+    def kept_from(cls, answer: PulseAnswer | None) -> _Details:
+        """The answer's own fields; its readings and milestone changes are already recorded."""
+        if answer is None:
+            return cls()
+        return cls(
+            confidence=answer.confidence,
+            blockers=answer.blockers,
+            dependency_late=answer.dependency_late,
+        )
+
+
+def _record(
+    session: Session,
+    *,
+    pulse_id: int,
+    person: str,
+    status: str,
+    details: _Details | None,  # None: a quick button, the current answer's details stay
+    now: datetime,
+) -> RecordedAnswer:
     pulse, initiative, owner = check_can_answer(
         session, pulse_id=pulse_id, person=person, now=now, lock=True
     )
-    _check_fields(status, confidence, blockers)
-    blockers = blockers.strip() or None if blockers is not None else None
+    assert pulse.id is not None and initiative.id is not None and owner.id is not None
+    # Read under the pulse row's lock, so details being saved by another click are not lost.
+    previous = queries.latest_answer(session=session, pulse_id=pulse.id)
+    quick = details is None
+    if details is None:
+        details = _Details.kept_from(previous)
+    confidence, dependency_late = details.confidence, details.dependency_late
+    _check_fields(status, confidence, details.blockers)
+    blockers = details.blockers.strip() or None if details.blockers is not None else None
     today = local_today(session, owner, now)
     actor = f"slack:{person}"
-    assert pulse.id is not None and initiative.id is not None and owner.id is not None
 
-    readings = _new_readings(session, initiative, owner, kpi_values, today, now)
-    milestone_changes = _milestone_changes(session, initiative, milestone_updates, today)
+    readings = _new_readings(session, initiative, owner, details.kpi_values, today, now)
+    milestone_changes = _milestone_changes(session, initiative, details.milestone_updates, today)
 
-    previous = queries.latest_answer(session=session, pulse_id=pulse.id)
     answer_fields: dict[str, Any] = {
         "status": status,
         "confidence": confidence,
@@ -200,21 +261,27 @@ def record_answer(
             after=_milestone_state(milestone),
             now=now,
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="answer",
-        entity="pulse",
-        entity_key=f"{initiative.key}@{pulse.period}",
-        before=_answer_fields(previous) if previous is not None else None,
-        after={
+    if quick:  # the status is all that was given, and all that changed
+        audit_before = {"status": previous.status} if previous is not None else None
+        audit_after: dict[str, Any] = {"status": status}
+    else:
+        audit_before = _answer_fields(previous) if previous is not None else None
+        audit_after = {
             **answer_fields,
             "kpi_values": {key: reading.value for reading, key in readings},
             "milestones": {
                 milestone.key: update.isoformat() if isinstance(update, date) else DONE
                 for milestone, update in milestone_changes
             },
-        },
+        }
+    audit.record(
+        session,
+        actor=actor,
+        action="answer",
+        entity="pulse",
+        entity_key=f"{initiative.key}@{pulse.period}",
+        before=audit_before,
+        after=audit_after,
         now=now,
     )
     session.flush()

@@ -9,7 +9,8 @@ from slack_bolt import Ack, App
 
 from bot.clock import utcnow
 from bot.errors import UserError
-from bot.pulses.answers import pulses_of, record_answer, refresh_prompt
+from bot.home import refresh_home
+from bot.pulses.answers import pulses_of, record_status, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
 from bot.services import Services
 from handlers.payload import BadPayload, optional_str, payload_str
@@ -38,8 +39,10 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
         # A UserError (not the owner, period over) is answered by handlers/guard.py.
         with session_scope(services.engine) as session:
-            record_answer(session, pulse_id=pulse_id, person=user, status=status, now=now)
+            record_status(session, pulse_id=pulse_id, person=user, status=status, now=now)
+        # Wherever it was pressed (DM, Home, the /pulse list), the DM and Home both show it.
         refresh_prompt(services, pulse_id=pulse_id, now=now)
+        refresh_home(services, user_id=user, now=now)
         response_url = optional_str(body, "response_url")
         if response_url and body.get("container", {}).get("is_ephemeral"):
             # Answered from the `/pulse` list: show the list without the answered one.

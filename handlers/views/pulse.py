@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 
 from bot.clock import utcnow
 from bot.errors import UserError
+from bot.home import refresh_home
 from bot.pulses.answers import record_answer, refresh_prompt
 from bot.pulses.details import InvalidDetails, pulse_id_from, read_details
 from bot.services import Services
@@ -52,3 +53,4 @@ def register(app: App, services: Services) -> None:
             return
         ack()
         refresh_prompt(services, pulse_id=pulse_id, now=now)
+        refresh_home(services, user_id=user, now=now)
