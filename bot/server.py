@@ -148,7 +148,9 @@ def _run_http(asgi: Starlette, *, host: str, port: int) -> None:
         asgi,
         host=host,
         port=port,
-        log_level="info",
+        # uvicorn's lines go through the CLI's handler (LOG_FORMAT, redaction) at its level.
+        log_config=None,
+        log_level=logging.getLogger().getEffectiveLevel(),
         access_log=False,  # request lines are noise here; Bolt logs what matters
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         lifespan="off",
