@@ -85,11 +85,13 @@ def serve_command(args: argparse.Namespace) -> int:
     services = build_services(settings)
     _check_token(services.slack)
     _sync_directory(services)
-    scheduler = None if args.no_scheduler else _start_scheduler(services)
     executor = ThreadPoolExecutor(
         max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
     )
+    # Built before any thread starts: create_app briefly hides Slack variables from Bolt, and
+    # changing the environment is only safe while no other thread may read it.
     bolt = create_app(services, listener_executor=executor)
+    scheduler = None if args.no_scheduler else _start_scheduler(services)
     try:
         if settings.socket_mode:
             _run_socket_mode(bolt, settings)
