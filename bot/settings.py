@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigurationError
+from bot.logging_setup import keep_out_of_logs
 
 SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql")
 PLACEHOLDER_SECRETS = {"changethis", "xoxb-your-token", "xapp-your-token", "your-signing-secret"}
@@ -89,6 +90,11 @@ class Settings(LoggingSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (tokens, signing secret), for the log redaction."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
@@ -112,7 +118,9 @@ AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into one plain sentence per problem."""
-    return _load(Settings, overrides)
+    settings = _load(Settings, overrides)
+    keep_out_of_logs(*settings.secret_values())
+    return settings
 
 
 def load_logging_settings() -> LoggingSettings:

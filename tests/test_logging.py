@@ -10,8 +10,10 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.slack_harness import SIGNING_SECRET
-from tests.test_server import Served
+import httpx
+
+from tests.slack_harness import SIGNING_SECRET, sign
+from tests.test_server import Served, _serve
 from tests.test_server import _env as serve_env
 from tests.test_server import _free_port as free_port
 from tests.test_server import _wait_healthy as wait_healthy
@@ -169,3 +171,86 @@ def test_building_the_bolt_app_warns_of_nothing(monkeypatch, services, caplog) -
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert app.client is services.slack.client
     assert os.environ["SLACK_BOT_TOKEN"] == services.settings.slack_bot_token.get_secret_value()
+
+
+# Fake secrets with the shapes of real ones: a bot token, an app-level token, a signing secret.
+BOT_TOKEN = "xoxb-2718281828-3141592653-bTxQ9e8RkLvN0aZ1"
+APP_TOKEN = "xapp-1-A0PLANPULSE-1618033988-9c4f1e2d7b6a"
+SECRET = "5e1f0c3a9b7d4e2f8a6c1b3d5e7f9a0b"
+
+
+def test_configured_secrets_and_token_shapes_never_reach_the_log(monkeypatch, capsys) -> None:
+    from bot.logging_setup import configured_logging
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    load_settings()
+    some_user_token = "xoxp-1234-5678-abcdef"
+    for fmt in ("text", "json"):
+        with configured_logging(level="DEBUG", fmt=fmt):
+            log = logging.getLogger("planpulse.test")
+            log.debug("headers %s", {"Authorization": f"Bearer {BOT_TOKEN}", "X": APP_TOKEN})
+            log.info("pasted %s and %s", SECRET, some_user_token)
+            try:
+                raise RuntimeError(f"signing with {SECRET} failed")
+            except RuntimeError:
+                log.exception("failure carrying %s", BOT_TOKEN[:-1])  # a token cut short
+        err = capsys.readouterr().err
+        assert "[redacted]" in err and "RuntimeError: signing with" in err
+        for secret in (BOT_TOKEN, BOT_TOKEN[:-1], APP_TOKEN, SECRET, some_user_token):
+            assert secret not in err, (fmt, secret, err)
+
+
+def test_serve_and_tick_at_debug_log_no_token_or_secret(tmp_path) -> None:
+    """slack_sdk logs every request's headers at DEBUG: the Authorization header must not show."""
+    from standin import StandIn, Workspace
+
+    workspace = Workspace.default()
+    workspace.bot_token, workspace.app_token = BOT_TOKEN, APP_TOKEN
+    with StandIn(workspace) as standin:
+        env = serve_env(
+            tmp_path,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'debug.db'}",
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=standin.api_url,
+            LOG_LEVEL="DEBUG",
+        )
+        logs = {}
+        port = free_port()
+        http = Served(_serve(tmp_path, env, "--port", str(port), "--host", "127.0.0.1"), port)
+        wait_healthy(http)
+        body = "command=%2Fplan&text=help&user_id=UALICE&channel_id=CGENERAL&team_id=T0PLANPULSE"
+        answered = httpx.post(
+            f"{http.url}/slack/events",
+            content=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                **sign(body, secret=SECRET),
+            },
+        )
+        assert answered.status_code == 200
+        logs["http"] = http.stop()[1]
+
+        socket_mode = Served(
+            _serve(tmp_path, {**env, "SLACK_APP_TOKEN": APP_TOKEN}, "--no-scheduler"), None
+        )
+        standin.wait_for_socket(timeout=30)
+        standin.wait_for("apps.connections.open", timeout=10)
+        logs["socket"] = socket_mode.stop()[1]
+
+        # A database of its own, so that the tick's daily directory sync calls Slack again.
+        tick_env = {k: v for k, v in env.items() if k in TICK_ENV}
+        tick_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'tick.db'}"
+        logs["tick"] = cli(tmp_path, "tick", **tick_env).stderr
+
+    for name, err in logs.items():
+        assert "slack_sdk.web.base_client: Sending a request" in err, (name, err)
+        for secret in (BOT_TOKEN, APP_TOKEN, SECRET):
+            assert secret not in err, (name, secret)
+    assert "Scheduler started" in logs["http"] and "Socket Mode" in logs["socket"]
+
+
+TICK_ENV = ("SLACK_BOT_TOKEN", "SLACK_API_URL", "LOG_LEVEL")
