@@ -49,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="run the bot (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)"
     )
-    serve.add_argument("--port", type=int, default=None, help="HTTP port (default PORT or 3000)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port, only /healthz in Socket Mode (default PORT or 3000)",
+    )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
     serve.add_argument("--no-scheduler", action="store_true", help="do not run the in-process tick")
     serve.set_defaults(handler=_lazy("bot.server", "serve_command"))
