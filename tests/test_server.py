@@ -252,7 +252,13 @@ def test_socket_mode_healthz_needs_the_database_too(settings, standin) -> None:
             engine.dispose()
 
 
-def test_a_port_in_use_exits_2_in_socket_mode_too(tmp_path, database_url, standin) -> None:
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_a_port_in_use_exits_2(tmp_path, database_url, standin, mode) -> None:
+    tokens = (
+        {"SLACK_APP_TOKEN": "xapp-test"}
+        if mode == "socket"
+        else {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -261,16 +267,16 @@ def test_a_port_in_use_exits_2_in_socket_mode_too(tmp_path, database_url, standi
             tmp_path,
             DATABASE_URL=database_url,
             SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_APP_TOKEN="xapp-test",
             SLACK_API_URL=standin.api_url,
+            **tokens,
         )
         process = _serve(
             tmp_path, env, "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)
         )
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 2, err
-    assert f"127.0.0.1:{port}" in err and "Traceback" not in err
-    assert not standin.calls("apps.connections.open")  # it failed before connecting to Slack
+    assert f"Cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert not standin.calls("apps.connections.open")  # it stopped before connecting to Slack
 
 
 def test_missing_tokens_exit_2_and_say_what_to_set(tmp_path) -> None:
