@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from slack_bolt import App
 
@@ -11,6 +14,21 @@ from bot.services import Services
 from handlers import register_all
 
 LISTENER_THREADS = 16
+
+# What slack_bolt's App reads from the environment when not told: SLACK_BOT_TOKEN beside our
+# client makes it warn on every start ("`token` will be unused"), and SLACK_CLIENT_ID with
+# SLACK_CLIENT_SECRET would quietly switch it to an OAuth installation flow.
+BOLT_ENVIRONMENT = ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+
+
+@contextmanager
+def _hidden_from_bolt() -> Iterator[None]:
+    """Settings is the one source of configuration: Bolt's own fallbacks see nothing."""
+    hidden = {name: os.environ.pop(name) for name in BOLT_ENVIRONMENT if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
 
 
 def create_app(services: Services, *, listener_executor: Executor | None = None) -> App:
@@ -22,20 +40,21 @@ def create_app(services: Services, *, listener_executor: Executor | None = None)
     """
     settings = services.settings
     secret = settings.slack_signing_secret
-    app = App(
-        client=services.slack.client,
-        # Socket Mode needs no signing secret: its requests arrive over an authenticated socket.
-        signing_secret=secret.get_secret_value() if secret is not None else "",
-        request_verification_enabled=True,
-        # Bolt would call auth.test here; it calls it lazily on the first request instead,
-        # and `serve` checks the token itself with a clear message.
-        token_verification_enabled=False,
-        process_before_response=False,
-        listener_executor=listener_executor
-        or ThreadPoolExecutor(
-            max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
-        ),
-        logger=logging.getLogger("planpulse.bolt"),
-    )
+    with _hidden_from_bolt():
+        app = App(
+            client=services.slack.client,
+            # Socket Mode needs no signing secret: its requests arrive over an authenticated socket.
+            signing_secret=secret.get_secret_value() if secret is not None else "",
+            request_verification_enabled=True,
+            # Bolt would call auth.test here; it calls it lazily on the first request instead,
+            # and `serve` checks the token itself with a clear message.
+            token_verification_enabled=False,
+            process_before_response=False,
+            listener_executor=listener_executor
+            or ThreadPoolExecutor(
+                max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
+            ),
+            logger=logging.getLogger("planpulse.bolt"),
+        )
     register_all(app, services)
     return app

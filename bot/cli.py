@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot.errors import UserError
+from bot.logging_setup import configured_logging
 
 log = logging.getLogger("planpulse")
 
@@ -40,13 +41,20 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planpulse", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug output (whatever LOG_LEVEL says)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
         "serve", help="run the bot (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)"
     )
-    serve.add_argument("--port", type=int, default=None, help="HTTP port (default PORT or 3000)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port, only /healthz in Socket Mode (default PORT or 3000)",
+    )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
     serve.add_argument("--no-scheduler", action="store_true", help="do not run the in-process tick")
     serve.set_defaults(handler=_lazy("bot.server", "serve_command"))
@@ -93,15 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every migration step at INFO; an operator wants to hear only of trouble.
-    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return int(args.handler(args))
+        return _run(args)
     except UserError as exc:
         from templates.problems import say_all
 
@@ -110,9 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception:
-        log.exception("planpulse %s failed", args.command)
-        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.settings import load_logging_settings
+
+    chosen = load_logging_settings()
+    level = "DEBUG" if args.verbose else chosen.log_level
+    with configured_logging(level=level, fmt=chosen.log_format):
+        try:
+            return int(args.handler(args))
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception:
+            log.exception("planpulse %s failed", args.command)
+            return 1
 
 
 if __name__ == "__main__":

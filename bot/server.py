@@ -1,9 +1,11 @@
 """`planpulse serve`: the bot in HTTP mode (Starlette under uvicorn) or Socket Mode, plus the scheduler.
 
 HTTP mode: `POST /slack/events` takes commands, interactivity and events (one Request URL);
-`GET /healthz` answers 200 only while the database answers. Bolt's dispatch is synchronous, so it
-runs in the thread pool and never blocks the event loop. SIGTERM stops taking requests, lets those
-in flight finish (uvicorn's graceful shutdown, then the listener threads), and exits 0.
+`GET /healthz` answers 200 only while the database answers. Socket Mode serves `GET /healthz` alone
+on the same port, 200 only while the database answers and the socket is connected. Bolt's dispatch
+is synchronous, so it runs in the thread pool and never blocks the event loop. SIGTERM stops taking
+requests, lets those in flight finish (uvicorn's graceful shutdown, then the listener threads), and
+exits 0.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +30,7 @@ from starlette.routing import Route
 from bot.app import LISTENER_THREADS, create_app
 from bot.clock import utcnow
 from bot.errors import ConfigurationError
+from bot.healthz import health_app
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.slack.errors import InvalidAuth, SlackError
@@ -85,16 +89,18 @@ def serve_command(args: argparse.Namespace) -> int:
     services = build_services(settings)
     _check_token(services.slack)
     _sync_directory(services)
-    scheduler = None if args.no_scheduler else _start_scheduler(services)
     executor = ThreadPoolExecutor(
         max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
     )
+    # Built before any thread starts: create_app briefly hides Slack variables from Bolt, and
+    # changing the environment is only safe while no other thread may read it.
     bolt = create_app(services, listener_executor=executor)
+    scheduler = None if args.no_scheduler else _start_scheduler(services)
+    port = args.port if args.port is not None else settings.port
     try:
         if settings.socket_mode:
-            _run_socket_mode(bolt, settings)
+            _run_socket_mode(bolt, services, host=args.host, port=port)
         else:
-            port = args.port if args.port is not None else settings.port
             _run_http(build_asgi_app(services, bolt_app=bolt), host=args.host, port=port)
     finally:
         if scheduler is not None:
@@ -141,37 +147,89 @@ def _start_scheduler(services: Services) -> Any:
     return start_scheduler(services)
 
 
-def _run_http(asgi: Starlette, *, host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that a port in use is a configuration error (exit 2)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"Cannot listen on {host}:{port} ({exc.strerror}): set PORT or --port to a free port."
+        ) from None
+    return sock
+
+
+def _uvicorn_config(asgi: Starlette, *, host: str, port: int) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(
+    return uvicorn.Config(
         asgi,
         host=host,
         port=port,
-        log_level="info",
+        # uvicorn's lines go through the CLI's handler (LOG_FORMAT, redaction) at its level.
+        log_config=None,
+        log_level=logging.getLogger().getEffectiveLevel(),
         access_log=False,  # request lines are noise here; Bolt logs what matters
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+
+
+def _run_http(asgi: Starlette, *, host: str, port: int) -> None:
+    import uvicorn
+
+    sock = _listen(host, port)
+    server = uvicorn.Server(_uvicorn_config(asgi, host=host, port=port))
     # uvicorn re-raises the signal after its graceful shutdown; handling it here makes the
     # process exit 0 (a clean stop) instead of dying of SIGTERM.
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     log.info("PlanPulse listening on http://%s:%d/slack/events", host, port)
-    server.run()
+    with sock:
+        server.run(sockets=[sock])
 
 
-def _run_socket_mode(bolt: App, settings: Settings) -> None:
+def _run_socket_mode(bolt: App, services: Services, *, host: str, port: int) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    assert settings.slack_app_token is not None
-    handler = SocketModeHandler(bolt, app_token=settings.slack_app_token.get_secret_value())
+    app_token = services.settings.slack_app_token
+    assert app_token is not None
+    handler = SocketModeHandler(bolt, app_token=app_token.get_secret_value())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    handler.connect()
-    log.info("PlanPulse connected in Socket Mode")
-    stop.wait()
-    log.info("Stopping: closing the Socket Mode connection")
-    handler.close()
+    # Slack needs no HTTP in Socket Mode, but an orchestrator still probes the process.
+    health = _HealthServer(health_app(services.engine, handler.client), host=host, port=port)
+    try:
+        handler.connect()
+        log.info("PlanPulse connected in Socket Mode; GET /healthz on %s:%d", host, port)
+        stop.wait()
+        log.info("Stopping: closing the Socket Mode connection")
+        handler.close()
+    finally:
+        health.stop()
+
+
+class _HealthServer:
+    """uvicorn on a thread of its own, serving Socket Mode's /healthz until `stop()`."""
+
+    def __init__(self, asgi: Starlette, *, host: str, port: int) -> None:
+        import uvicorn
+
+        self._sock = _listen(host, port)
+        self._server = uvicorn.Server(_uvicorn_config(asgi, host=host, port=port))
+        # Off the main thread uvicorn installs no signal handlers: SIGTERM stays serve's.
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name="planpulse-healthz",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(GRACEFUL_SECONDS)
+        self._sock.close()

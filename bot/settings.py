@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,15 +10,41 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigurationError
+from bot.logging_setup import keep_out_of_logs
 
 SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql")
 PLACEHOLDER_SECRETS = {"changethis", "xoxb-your-token", "xapp-your-token", "your-signing-secret"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
-class Settings(BaseSettings):
-    """Everything PlanPulse reads from its environment (names are part of the deployment contract)."""
+class LoggingSettings(BaseSettings):
+    """How much to log and how: read by the CLI before any command, even one needing no other setting."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; use {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in LOG_FORMATS:
+            raise ValueError(f"{value!r} is not a log format; use {' or '.join(LOG_FORMATS)}")
+        return fmt
+
+
+class Settings(LoggingSettings):
+    """Everything PlanPulse reads from its environment (names are part of the deployment contract)."""
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -39,7 +64,6 @@ class Settings(BaseSettings):
     working_days: str = "mon-fri"
     tick_seconds: Annotated[int, Field(ge=5)] = 60
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
-    log_level: str = "INFO"
 
     @field_validator("database_url")
     @classmethod
@@ -67,13 +91,14 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (tokens, signing secret), for the log redaction."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
-
-    @cached_property
-    def database_backend(self) -> str:
-        return make_url(self.database_url).get_backend_name()
 
     def require_slack(self) -> None:
         """Fail with one sentence naming what to set when Slack credentials are missing."""
@@ -89,10 +114,24 @@ class Settings(BaseSettings):
             )
 
 
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings, turning pydantic's report into one plain sentence per problem."""
+    settings = _load(Settings, overrides)
+    keep_out_of_logs(*settings.secret_values())
+    return settings
+
+
+def load_logging_settings() -> LoggingSettings:
+    """LOG_LEVEL and LOG_FORMAT alone, so that `validate` still runs beside an unfinished .env."""
+    return _load(LoggingSettings, {})
+
+
+def _load(model: type[AnySettings], overrides: dict[str, object]) -> AnySettings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return model(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg'].removeprefix('Value error, ')}"

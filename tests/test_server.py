@@ -63,18 +63,20 @@ def _serve(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[
     )
 
 
-def _wait_healthy(served: Served, timeout: float = 30) -> None:
+def _wait_healthy(served: Served, timeout: float = 30, *, status: int = 200) -> httpx.Response:
+    """Poll GET /healthz until it answers `status` (200: up, database answering, socket connected)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if served.process.poll() is not None:
             raise AssertionError(f"serve exited early: {served.process.communicate()[1]}")
         try:
-            if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
-                return
+            response = httpx.get(f"{served.url}/healthz", timeout=1)
+            if response.status_code == status:
+                return response
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise AssertionError("serve did not become healthy")
+    raise AssertionError(f"serve's /healthz did not answer {status} within {timeout}s")
 
 
 @pytest.fixture
@@ -113,6 +115,7 @@ def test_http_mode_serves_signed_requests_and_stops_cleanly(http_bot, standin) -
     code, err = http_bot.stop()
     assert code == 0, err
     assert "Traceback" not in err
+    assert "will be unused" not in err  # slack_bolt's warning when given a client and a token
 
 
 def test_sigterm_lets_acknowledged_work_finish(http_bot, standin) -> None:
@@ -188,6 +191,92 @@ def test_socket_mode_connects_and_handles_envelopes(tmp_path, database_url, stan
         code, err = served.stop()
     assert code == 0, err
     assert "Socket Mode" in err
+    assert "will be unused" not in err  # slack_bolt's warning when given a client and a token
+
+
+def test_socket_mode_serves_healthz_on_port(tmp_path, database_url, standin) -> None:
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_APP_TOKEN="xapp-test",
+        SLACK_API_URL=standin.api_url,
+        PORT=str(port),
+    )
+    served = Served(_serve(tmp_path, env, "--no-scheduler", "--host", "127.0.0.1"), port)
+    try:
+        assert _wait_healthy(served).text == "ok"
+        assert standin.socket_connections()
+        # Slack goes away: the socket closes and cannot be opened again.
+        standin.stop()
+        down = _wait_healthy(served, timeout=15, status=503)
+        assert "Socket Mode" in down.text
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+def test_socket_mode_healthz_needs_the_database_too(settings, standin) -> None:
+    import asyncio
+
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode import SocketModeClient
+
+    from bot.healthz import health_app
+    from storage.db import make_engine
+
+    socket = SocketModeClient(
+        app_token=standin.workspace.app_token, web_client=WebClient(base_url=standin.api_url)
+    )
+    socket.connect()
+    # Nothing listens on port 1: the database is really unreachable, no patching.
+    engines = {
+        "up": make_engine(settings.database_url),
+        "down": make_engine("postgresql+psycopg://nobody@127.0.0.1:1/x"),
+    }
+
+    async def get_healthz(which: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=health_app(engines[which], socket))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            return await client.get("/healthz")
+
+    try:
+        assert socket.is_connected()
+        assert asyncio.run(get_healthz("up")).status_code == 200
+        down = asyncio.run(get_healthz("down"))
+        assert down.status_code == 503 and down.text == "database unavailable"
+    finally:
+        socket.close()
+        for engine in engines.values():
+            engine.dispose()
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_a_port_in_use_exits_2(tmp_path, database_url, standin, mode) -> None:
+    tokens = (
+        {"SLACK_APP_TOKEN": "xapp-test"}
+        if mode == "socket"
+        else {"SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(
+            tmp_path,
+            DATABASE_URL=database_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=standin.api_url,
+            **tokens,
+        )
+        process = _serve(
+            tmp_path, env, "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)
+        )
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    assert f"Cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert not standin.calls("apps.connections.open")  # it stopped before connecting to Slack
 
 
 def test_missing_tokens_exit_2_and_say_what_to_set(tmp_path) -> None:

@@ -1,0 +1,49 @@
+"""`GET /healthz` for orchestrators: 200 while the database answers and, in Socket Mode, the socket is up."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from storage.db import database_answers
+
+
+class SlackConnection(Protocol):
+    """What the probe asks of slack_sdk's SocketModeClient."""
+
+    def is_connected(self) -> bool: ...
+
+
+def health_problem(engine: Engine, socket: SlackConnection | None = None) -> str | None:
+    """Why this process cannot do its work now, or None when it can."""
+    if not database_answers(engine):
+        return "database unavailable"
+    if socket is not None and not socket.is_connected():
+        return "not connected to Slack (Socket Mode)"
+    return None
+
+
+def healthz_endpoint(
+    engine: Engine, socket: SlackConnection | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The /healthz handler; the checks block (a database round trip), so they run in a thread."""
+
+    async def healthz(_request: Request) -> Response:
+        problem = await run_in_threadpool(health_problem, engine, socket)
+        if problem is None:
+            return PlainTextResponse("ok")
+        return PlainTextResponse(problem, status_code=503)
+
+    return healthz
+
+
+def health_app(engine: Engine, socket: SlackConnection) -> Starlette:
+    """The whole HTTP surface in Socket Mode, where Slack's requests come over the socket."""
+    return Starlette(routes=[Route("/healthz", healthz_endpoint(engine, socket), methods=["GET"])])
