@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine, make_url
 
 from bot.clock import utcnow
 from bot.errors import UserError
+from bot.health import dependency_late, due_date_ended, milestone_missed, plan_today
 from bot.planfile.diff import ChangeSet
 from bot.planfile.example import EXAMPLE_TIMEZONE, example_workspace, render_example_plan
 from bot.planfile.importer import import_plan, stored_state
 from bot.planfile.validate import validate_document
 from bot.planfile.yaml_reader import read_yaml
 from storage.db import make_engine, session_scope, upgrade
+from storage.models import DependencyState, MilestoneStatus
 from templates import render_text
 
 DUE_SOON_DAYS = 14
@@ -34,12 +35,12 @@ DUE_SOON_DAYS = 14
 
 def demo_command(args: argparse.Namespace) -> int:
     now = utcnow()
-    today = now.astimezone(ZoneInfo(EXAMPLE_TIMEZONE)).date()
+    today = plan_today(now, EXAMPLE_TIMEZONE)
     engine = fresh_sqlite(args.database)
     try:
         with _log_only_trouble(unless=getattr(args, "verbose", False)):
             print_imported(import_example(engine, today, now=now), args.database)
-            print_summary(engine, today)
+            print_summary(engine, now)
             sys.stdout.flush()  # shown while the live part starts
             print_live(engine, args.database, now)
     finally:
@@ -104,7 +105,25 @@ def _name(ref: str | None, names: dict[str, str]) -> str:
     return names.get(ref, ref) if ref else "nobody"
 
 
-def summary_context(engine: Engine, today: date) -> dict[str, Any]:
+@dataclass
+class _Planned:
+    """A milestone of the stored plan, as the health rules read it (archived ones are left out)."""
+
+    due: date
+    status: str
+    archived: bool = False
+
+
+@dataclass
+class _Needed:
+    """A dependency of the stored plan, as the health rules read it."""
+
+    needed_by: date
+    state: str
+    archived: bool = False
+
+
+def summary_context(engine: Engine, now: datetime) -> dict[str, Any]:
     """What the summary shows, from the database (not from the file), as plain values."""
     with session_scope(engine) as session:
         state, _people = stored_state(session)
@@ -149,27 +168,31 @@ def summary_context(engine: Engine, today: date) -> dict[str, Any]:
                 "total": len(own),
             }
         )
-    open_milestones = [(k, m) for k, m in milestones.items() if m["status"] == "open"]
-    # A deadline ends at midnight in the plan's timezone: due yesterday means missed today.
+    # The same rules as /plan and detection (bot/health.py), on the stored plan.
+    tz = state.settings["timezone"]
+    today = plan_today(now, tz)
+    by_due = sorted(milestones.items(), key=lambda item: item[1]["due"])
     missed = [
         {"key": k, **m, "days": (today - m["due"]).days}
-        for k, m in sorted(open_milestones, key=lambda item: item[1]["due"])
-        if m["due"] < today
+        for k, m in by_due
+        if milestone_missed(_Planned(m["due"], m["status"]), now, tz)
     ]
     due_soon = [
         {"key": k, **m, "days": (m["due"] - today).days}
-        for k, m in sorted(open_milestones, key=lambda item: item[1]["due"])
-        if today <= m["due"] <= today + timedelta(days=DUE_SOON_DAYS)
+        for k, m in by_due
+        if m["status"] == MilestoneStatus.OPEN
+        and not due_date_ended(m["due"], now, tz)
+        and m["due"] <= today + timedelta(days=DUE_SOON_DAYS)
     ]
     dependencies = [
         {
             "key": k,
             **d,
             "provider_name": teams[d["provider"]]["name"],
-            "late": d["needed_by"] < today,
+            "late": dependency_late(_Needed(d["needed_by"], d["state"]), now, tz),
         }
         for k, d in sorted(live["dependency"].items(), key=lambda item: item[1]["needed_by"])
-        if d["state"] != "delivered"
+        if d["state"] != DependencyState.DELIVERED
     ]
     return {
         "organization": state.settings["organization"],
@@ -199,8 +222,8 @@ def print_imported(changes: ChangeSet, database_url: str) -> None:
     )
 
 
-def print_summary(engine: Engine, today: date) -> None:
-    sys.stdout.write(render_text("text/demo_summary.txt.j2", **summary_context(engine, today)))
+def print_summary(engine: Engine, now: datetime) -> None:
+    sys.stdout.write(render_text("text/demo_summary.txt.j2", **summary_context(engine, now)))
 
 
 def print_live(engine: Engine, database_url: str, now: datetime) -> None:

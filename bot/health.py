@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from bot.kpis import Health, worst_health
-from storage.models import MilestoneStatus
+from bot.timezones import local_date, plan_zone
+from storage.models import DependencyState, MilestoneStatus
 
 
 class MilestoneLike(Protocol):
@@ -21,19 +21,37 @@ class MilestoneLike(Protocol):
     archived: bool
 
 
-def due_date_ended(due: date, now: datetime, plan_tz: str) -> bool:
+class DependencyLike(Protocol):
+    needed_by: date
+    state: str
+    archived: bool
+
+
+def plan_today(now: datetime, plan_tz: str | None) -> date:
+    """Today in the plan's timezone: the day deadlines are counted against."""
+    return local_date(now, plan_zone(plan_tz))
+
+
+def due_date_ended(due: date, now: datetime, plan_tz: str | None) -> bool:
     """True once midnight after `due` has passed in the plan's timezone."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(ZoneInfo(plan_tz)).date() > due
+    return plan_today(now, plan_tz) > due
 
 
-def milestone_missed(milestone: MilestoneLike, now: datetime, plan_tz: str) -> bool:
+def milestone_missed(milestone: MilestoneLike, now: datetime, plan_tz: str | None) -> bool:
     """An open (not done, not descoped, not archived) milestone whose due date has ended."""
     return (
         milestone.status == MilestoneStatus.OPEN
         and not milestone.archived
         and due_date_ended(milestone.due, now, plan_tz)
+    )
+
+
+def dependency_late(dependency: DependencyLike, now: datetime, plan_tz: str | None) -> bool:
+    """Not delivered (nor archived) once the day it was needed by has ended in the plan's timezone."""
+    return (
+        dependency.state != DependencyState.DELIVERED
+        and not dependency.archived
+        and due_date_ended(dependency.needed_by, now, plan_tz)
     )
 
 

@@ -6,11 +6,10 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.health import initiative_health, milestone_missed
+from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
 from storage import reports as q
 from storage.models import Initiative, Kpi, Milestone, Objective, Person
@@ -225,7 +224,7 @@ class HomeData:
 def plan_day(session: Session, now: datetime) -> tuple[str, date]:
     """The plan's timezone and today's date there: KPI trajectories and deadlines use it."""
     tz = q.plan_timezone(session=session)
-    return tz, now.astimezone(ZoneInfo(tz)).date()
+    return tz, plan_today(now, tz)
 
 
 def kpi_line(kpi: Kpi, readings: list[q.Reading], day: date) -> KpiLine:

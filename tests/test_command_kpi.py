@@ -100,3 +100,12 @@ def test_hundreds_of_kpis_fit_in_one_message_with_and_n_more(bot, services):
 def test_an_empty_plan_says_so(bot):
     text = all_text(ask(bot))
     assert "no KPIs yet" in text
+
+
+def test_a_plan_with_an_unknown_timezone_still_answers(bot, plan, services):
+    # The same fallback as pulses (bot/timezones.py): a bad zone never breaks /kpi or /plan.
+    with Session(services.engine) as session:
+        f.plan_settings(session, timezone="Mars/Olympus_Mons")
+        session.commit()
+    assert "Requests via portal" in all_text(ask(bot))
+    assert "portal-beta" in all_text(ask_command(bot, "/plan", "portal-beta", "UALICE"))

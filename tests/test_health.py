@@ -78,3 +78,9 @@ def test_a_missed_milestone_makes_an_initiative_off_track_whatever_the_owner_say
         )
         is Health.OFF_TRACK
     )
+
+
+def test_an_unknown_plan_timezone_counts_deadlines_in_utc():
+    due = M(due=date(2027, 1, 15))
+    assert not milestone_missed(due, datetime(2027, 1, 15, 23, 59, tzinfo=UTC), "Not/AZone")
+    assert milestone_missed(due, datetime(2027, 1, 16, 0, 0, tzinfo=UTC), "Not/AZone")

@@ -23,7 +23,7 @@ def test_the_example_is_valid_and_interesting_on_any_day(engine, today):
     now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=15)
     changes = import_example(engine, today, now=now)
     assert len(changes.kinds["initiative"].created) == 6
-    summary = summary_context(engine, today)
+    summary = summary_context(engine, now)
     assert {m["key"] for m in summary["missed"]} == {"beta-ready", "idle-cleanup"}
     assert "training-plan" in {m["key"] for m in summary["due_soon"]}
     late = {d["key"] for d in summary["dependencies"] if d["late"]}
@@ -46,9 +46,9 @@ def test_every_person_in_the_example_is_a_user_of_its_workspace():
 
 
 def test_the_summary_prints_the_health_on_a_fixed_day(engine, capsys):
-    today = date(2027, 3, 10)
-    import_example(engine, today, now=datetime(2027, 3, 10, 15, tzinfo=UTC))
-    print_summary(engine, today)
+    today, now = date(2027, 3, 10), datetime(2027, 3, 10, 15, tzinfo=UTC)
+    import_example(engine, today, now=now)
+    print_summary(engine, now)
     first = capsys.readouterr().out
     assert "Northwind Financial: plan health on 2027-03-10 (America/New_York)" in first
     assert "Service requests via the portal: 10.4 % on 2027-03-03; target 40 %" in first
