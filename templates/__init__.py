@@ -9,10 +9,11 @@ code itself built) pass through unescaped.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 TEMPLATE_DIR = Path(__file__).parent
 
@@ -74,8 +75,17 @@ def _date_token(day: Any, fallback_format: str = "%Y-%m-%d") -> Trusted:
     )
 
 
+def _number(value: Any, spec: str = "g") -> str:
+    """A number in `spec` (`format()`'s mini-language: 20.0 → "20"); anything else as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
+    return str(value)
+
+
 def _common_globals(env: Environment) -> None:
     env.filters["truncate_to"] = _truncate
+    env.filters["number"] = _number
+    env.filters["repr"] = repr  # a value as Python writes it: 'text' quoted, numbers and lists bare
     env.filters["mention"] = _mention
     env.filters["slack_date"] = _date_token
     env.filters["trusted"] = Trusted
@@ -129,15 +139,27 @@ def render_mrkdwn(name: str, **context: Any) -> str:
     return str(json.loads(f'"{source}"'))
 
 
+# Jinja compiles a string template anew on every from_string(); a plan listing 200 problems
+# would compile 200 sentences. The sources are the catalogues' few sentences: keep them compiled.
+@lru_cache(maxsize=1024)
+def _block_source(source: str) -> Template:
+    return _BLOCKS.from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def _text_source(source: str) -> Template:
+    return _TEXT.from_string(source)
+
+
 def render_mrkdwn_source(source: str, **context: Any) -> str:
     """`render_mrkdwn` for a template held as a string (the problem catalogue's sentences)."""
-    rendered = _BLOCKS.from_string(source).render(**context).strip().replace("\n", "\\n")
+    rendered = _block_source(source).render(**context).strip().replace("\n", "\\n")
     return str(json.loads(f'"{rendered}"'))
 
 
 def render_text_source(source: str, **context: Any) -> str:
     """`render_text` for a template held as a string."""
-    return _TEXT.from_string(source).render(**context)
+    return _text_source(source).render(**context)
 
 
 def render_text(name: str, **context: Any) -> str:

@@ -12,9 +12,10 @@ from functools import cache
 from typing import Literal
 
 import yaml
+from jinja2 import meta
 
 from bot.problems import Problem
-from templates import TEMPLATE_DIR, render_mrkdwn_source, render_text_source
+from templates import _BLOCKS, _TEXT, TEMPLATE_DIR, render_mrkdwn_source, render_text_source
 
 Surface = Literal["slack", "cli"]
 
@@ -25,6 +26,12 @@ def catalogue(surface: Surface) -> dict[str, str]:
     path = TEMPLATE_DIR / "problems" / f"{surface}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(code): str(sentence) for code, sentence in data.items()}
+
+
+def parameters(code: str, surface: Surface) -> set[str]:
+    """The parameters (and `field`) the code's sentence on `surface` uses."""
+    environment = _BLOCKS if surface == "slack" else _TEXT
+    return meta.find_undeclared_variables(environment.parse(catalogue(surface)[code]))
 
 
 def say(problem: Problem, surface: Surface) -> str:

@@ -6,11 +6,10 @@ import importlib
 import pkgutil
 
 import pytest
-from jinja2 import Environment, meta
 
 import bot
 from bot.problems import Problem, ProblemCode
-from templates.problems import catalogue, say
+from templates.problems import catalogue, parameters, say
 
 SURFACES = ("slack", "cli")
 
@@ -24,7 +23,7 @@ def all_codes() -> set[str]:
 
 def sample(code: ProblemCode, surface: str) -> Problem:
     """The problem with a value for each parameter its sentence uses (found by parsing it)."""
-    names = meta.find_undeclared_variables(Environment().parse(catalogue(surface)[code.value]))
+    names = parameters(code.value, surface)  # parsed with the filters the sentence may use
     return Problem(code, "block_or_place", {name: f"<{name}&>" for name in names})
 
 

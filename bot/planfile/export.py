@@ -14,8 +14,10 @@ from sqlalchemy.engine import Engine
 
 from bot.errors import NotFound, UserError
 from bot.planfile.importer import stored_state
+from bot.planfile.problems import PlanProblemCode as Code
 from bot.planfile.state import document_from_state
 from bot.planfile.tables import document_to_tables
+from bot.problems import problem
 from storage.db import session_scope
 
 _BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -33,7 +35,7 @@ def exported_document(engine: Engine) -> dict[str, Any]:
     with session_scope(engine) as session:
         state, _people = stored_state(session)
     if state.settings["organization"] is None:
-        raise NotFound("The database holds no plan yet: import one first (planpulse import PATH).")
+        raise NotFound(problem(Code.NOTHING_TO_EXPORT))
     return document_from_state(state)
 
 
@@ -87,15 +89,13 @@ def export_plan(engine: Engine, *, fmt: str, output: str | None) -> str | None:
             write_yaml(doc, handle)
         return output
     if output is None:
-        raise UserError(
-            f"--output is required for --format {fmt} (a file for xlsx, a folder for csv)."
-        )
+        raise UserError(problem(Code.EXPORT_NEEDS_OUTPUT, fmt=fmt))
     if fmt == "xlsx":
         write_xlsx(doc, Path(output))
     elif fmt == "csv":
         if Path(output).exists() and not Path(output).is_dir():
-            raise UserError(f"{output} is a file; CSV export writes a folder of .csv files.")
+            raise UserError(problem(Code.EXPORT_OUTPUT_IS_A_FILE, output))
         write_csv(doc, Path(output))
     else:
-        raise UserError(f"unknown export format {fmt!r}: use yaml, xlsx or csv.")
+        raise UserError(problem(Code.UNKNOWN_EXPORT_FORMAT, fmt=fmt))
     return output

@@ -10,7 +10,9 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from bot.planfile.problems import Locator, Path, Problem, describe
+from bot.planfile.problems import Locator, Path, describe
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.problems import Problem
 
 # Suggestions look through at most this many keys: on huge plans they cost more than they help.
 _SUGGESTION_POOL = 2000
@@ -31,11 +33,11 @@ def _key(item: dict[str, Any], field: str = "key") -> str | None:
     return None
 
 
-def _suggest(value: str, known: dict[str, Any]) -> str:
+def _suggest(value: str, known: dict[str, Any]) -> str | None:
     if len(known) > _SUGGESTION_POOL:
-        return ""
+        return None
     close = difflib.get_close_matches(value, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
 
 
 class _Checker:
@@ -44,10 +46,10 @@ class _Checker:
         self.locator = locator
         self.problems: list[Problem] = []
 
-    def add(self, path: Path, message: str) -> None:
+    def add(self, path: Path, code: Code, **params: Any) -> None:
         subject = path[:-1] if path and isinstance(path[-1], str) else path
-        what = describe(self.doc, subject)
-        self.problems.append(Problem(self.locator.place(path), f"{what}: {message}"))
+        params["item"] = describe(self.doc, subject)
+        self.problems.append(Problem(code, self.locator.place(path), params))
 
     def keyed(self, kind: str, items: list[tuple[Path, dict[str, Any]]]) -> dict[str, Path]:
         first: dict[str, Path] = {}
@@ -58,8 +60,10 @@ class _Checker:
             if key in first:
                 self.add(
                     (*path, "key"),
-                    f"the key {key!r} is already used by another {kind} "
-                    f"({self.locator.place(first[key])}); keys must be unique.",
+                    Code.DUPLICATE_KEY,
+                    key=key,
+                    kind=kind,
+                    first=self.locator.place(first[key]),
                 )
             else:
                 first[key] = path
@@ -72,7 +76,11 @@ class _Checker:
         if value is not None and value not in known:
             self.add(
                 (*path, field),
-                f"{field} {value!r} is not a {kind} in this plan{_suggest(value, known)}.",
+                Code.UNKNOWN_REFERENCE,
+                name=field,
+                value=value,
+                kind=kind,
+                suggestion=_suggest(value, known),
             )
 
 
@@ -106,7 +114,9 @@ def reference_problems(doc: dict[str, Any], locator: Locator) -> list[Problem]:
                 if isinstance(ref, str) and ref not in kpis:
                     check.add(
                         (*path, "kpis", index),
-                        f"KPI {ref!r} is not a KPI of any objective in this plan{_suggest(ref, kpis)}.",
+                        Code.UNKNOWN_KPI,
+                        value=ref,
+                        suggestion=_suggest(ref, kpis),
                     )
         own_key = _key(initiative)
         for dep_path, dependency in _items(initiative, "dependencies", path):
@@ -118,19 +128,23 @@ def reference_problems(doc: dict[str, Any], locator: Locator) -> list[Problem]:
             if owner is None:
                 check.add(
                     (*dep_path, "milestone"),
-                    f"milestone {milestone!r} is not a milestone of initiative {own_key!r}.",
+                    Code.UNKNOWN_MILESTONE,
+                    milestone=milestone,
+                    initiative=own_key,
                 )
             elif owner != own_key:
                 check.add(
                     (*dep_path, "milestone"),
-                    f"milestone {milestone!r} belongs to initiative {owner!r}, not to "
-                    f"{own_key!r}: a dependency can only hold up its own initiative's milestones.",
+                    Code.FOREIGN_MILESTONE,
+                    milestone=milestone,
+                    owner=owner,
+                    initiative=own_key,
                 )
 
     holidays: dict[tuple[str, str], Path] = {}
     for path, holiday in _items(doc, "holidays", ()):
         span = (str(holiday.get("start")), str(holiday.get("end") or holiday.get("start")))
         if span in holidays:
-            check.add(path, f"the holiday {span[0]} to {span[1]} is listed twice.")
+            check.add(path, Code.DUPLICATE_HOLIDAY, start=span[0], end=span[1])
         holidays.setdefault(span, path)
     return check.problems

@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.planfile.problems import PlanValueError
+
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -24,7 +27,7 @@ def _iso_date(value: object) -> date:
     is ambiguous, and a bare number from a spreadsheet would be read as seconds since 1970."""
     if isinstance(value, datetime):
         if value.time() != time(0, 0):
-            raise ValueError(f"{value.isoformat(sep=' ')} has a time of day; write only the date")
+            raise PlanValueError(Code.DATE_WITH_TIME, given=value)
         return value.date()
     if isinstance(value, date):
         return value
@@ -32,16 +35,13 @@ def _iso_date(value: object) -> date:
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{value.strip()} is not a real date") from None
-    raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD")
+            raise PlanValueError(Code.NOT_A_REAL_DATE, given=value.strip()) from None
+    raise PlanValueError(Code.NOT_A_DATE, given=value)
 
 
 def _key(value: str) -> str:
     if not KEY_PATTERN.match(value):
-        raise ValueError(
-            f"{value!r} is not a usable key: use up to 100 letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit"
-        )
+        raise PlanValueError(Code.NOT_A_KEY, given=value)
     return value
 
 
@@ -52,16 +52,14 @@ def _person(value: str) -> str:
         return value
     if EMAIL.match(value):
         return value.lower()  # e-mail addresses are case-insensitive; one spelling per person
-    raise ValueError(f"{value!r} is not a person: write a Slack user ID (U…) or an e-mail address")
+    raise PlanValueError(Code.NOT_A_PERSON, given=value)
 
 
 def _channel(value: str) -> str:
     value = value.strip()
     if SLACK_CHANNEL_ID.match(value) or CHANNEL_NAME.match(value):
         return value
-    raise ValueError(
-        f"{value!r} is not a channel: write a channel ID (C…) or a #name in lower case"
-    )
+    raise PlanValueError(Code.NOT_A_CHANNEL, given=value)
 
 
 @lru_cache(maxsize=1024)
@@ -69,10 +67,7 @@ def _cron(value: str) -> str:
     # croniter also takes a 6th (seconds) field; the product promises 5-field cron only.
     fields = value.split()
     if len(fields) != 5 or not croniter.is_valid(value):
-        raise ValueError(
-            f"{value!r} is not a 5-field cron cadence (minute hour day-of-month month "
-            "day-of-week), e.g. '0 9 * * mon'"
-        )
+        raise PlanValueError(Code.NOT_A_CRON, given=value)
     return " ".join(fields)
 
 
@@ -81,9 +76,7 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{value!r} is not an IANA timezone, e.g. America/New_York or Europe/London"
-        ) from None
+        raise PlanValueError(Code.NOT_A_TIMEZONE, given=value) from None
     return value
 
 
@@ -133,7 +126,7 @@ class HolidaySpec(Item):
     @model_validator(mode="after")
     def _ordered(self) -> HolidaySpec:
         if self.end is not None and self.end < self.start:
-            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+            raise PlanValueError(Code.HOLIDAY_ENDS_BEFORE_START, start=self.start, end=self.end)
         return self
 
 
@@ -166,9 +159,9 @@ class KpiSpec(Item):
     @model_validator(mode="after")
     def _coherent(self) -> KpiSpec:
         if self.due <= self.start:
-            raise ValueError(f"due ({self.due}) must come after start ({self.start})")
+            raise PlanValueError(Code.KPI_DUE_NOT_AFTER_START, start=self.start, due=self.due)
         if self.red < self.amber:
-            raise ValueError(f"red ({self.red:g}) must not be below amber ({self.amber:g})")
+            raise PlanValueError(Code.KPI_RED_BELOW_AMBER, red=self.red, amber=self.amber)
         return self
 
 

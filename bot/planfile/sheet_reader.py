@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from bot.planfile.problems import PlanProblems, Problem
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.planfile.problems import PlanProblems
 from bot.planfile.tables import (
     SHEETS_BY_NAME,
     Table,
@@ -21,6 +22,7 @@ from bot.planfile.tables import (
     tables_to_document,
 )
 from bot.planfile.text import decode_utf8
+from bot.problems import Problem, problem
 
 Read = tuple[dict[str, Any], TableLocator, list[Problem]]
 
@@ -31,9 +33,7 @@ def read_workbook(path: FsPath, label: str) -> Read:
         # data_only=False: a formula cell shows up as a formula instead of a stale cached value.
         workbook = load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
-        raise PlanProblems(
-            [Problem(label, "this is not an .xlsx workbook (save it as Excel Workbook).")]
-        ) from None
+        raise PlanProblems([problem(Code.NOT_A_WORKBOOK, label)]) from None
     problems: list[Problem] = []
     tables: dict[str, Table] = {}
     try:
@@ -41,27 +41,17 @@ def read_workbook(path: FsPath, label: str) -> Read:
             name = sheet.title.strip().lower()
             sheet_label = f"{label}, sheet {sheet.title}"
             if name not in SHEETS_BY_NAME:
-                problems.append(_unknown_part(sheet_label, "sheet", sheet.title))
+                problems.append(_unknown_part(Code.UNKNOWN_SHEET, sheet_label, sheet.title))
                 continue
             rows = []
             for row_number, row in enumerate(sheet.iter_rows(min_row=1), start=1):
                 cells: list[Any] = []
                 for column, cell in enumerate(row):
-                    if getattr(cell, "data_type", None) == "f":
-                        problems.append(
-                            Problem(
-                                f"{sheet_label}, cell {get_column_letter(column + 1)}{row_number}",
-                                f"the cell holds a formula ({cell.value}); paste its value instead.",
-                            )
-                        )
-                        cells.append(None)
-                    elif getattr(cell, "data_type", None) == "e":
-                        problems.append(
-                            Problem(
-                                f"{sheet_label}, cell {get_column_letter(column + 1)}{row_number}",
-                                f"the cell holds the error {cell.value}; put a value in it.",
-                            )
-                        )
+                    data_type = getattr(cell, "data_type", None)
+                    if data_type in ("f", "e"):
+                        where = f"{sheet_label}, cell {get_column_letter(column + 1)}{row_number}"
+                        code = Code.FORMULA_CELL if data_type == "f" else Code.ERROR_CELL
+                        problems.append(problem(code, where, value=cell.value))
                         cells.append(None)
                     else:
                         cells.append(cell.value)
@@ -83,7 +73,7 @@ def read_csv_folder(folder: FsPath, label: str) -> Read:
         file_label = f"{label.rstrip('/')}/{path.name}"
         name = path.stem.strip().lower()
         if path.suffix.lower() != ".csv" or name not in SHEETS_BY_NAME:
-            problems.append(_unknown_part(file_label, "file", path.name))
+            problems.append(_unknown_part(Code.UNKNOWN_SHEET_FILE, file_label, path.name))
             continue
         try:
             text = decode_utf8(path.read_bytes(), file_label)
@@ -97,7 +87,7 @@ def read_csv_folder(folder: FsPath, label: str) -> Read:
                 rows.append((reader.line_num, list(cells)))
         except csv.Error as exc:
             problems.append(
-                Problem(f"{file_label}, row {reader.line_num}", f"this is not valid CSV: {exc}.")
+                problem(Code.CSV_SYNTAX, f"{file_label}, row {reader.line_num}", detail=str(exc))
             )
             continue
         tables[name] = _table(file_label, rows)
@@ -123,6 +113,5 @@ def _filled(cell: Any) -> bool:
     return cell is not None and not (isinstance(cell, str) and not cell.strip())
 
 
-def _unknown_part(label: str, what: str, name: str) -> Problem:
-    sheets = ", ".join(SHEETS_BY_NAME)
-    return Problem(label, f"unknown {what} {name!r}; a plan's {what}s are named: {sheets}.")
+def _unknown_part(code: Code, label: str, name: str) -> Problem:
+    return problem(code, label, name=name, sheets=list(SHEETS_BY_NAME))

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
-from bot.planfile.problems import Path, Problem
+from bot.planfile.problems import Path
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.problems import Problem, problem
 
 
 @dataclass(frozen=True)
@@ -146,11 +148,7 @@ def tables_to_document(
     locator = TableLocator(label)
     for spec in SHEETS:
         if spec.name not in tables and not spec.optional_sheet:
-            problems.append(
-                Problem(
-                    label, f"the sheet {spec.name!r} is missing; every plan needs it, even empty."
-                )
-            )
+            problems.append(problem(Code.SHEET_MISSING, label, sheet=spec.name))
     records = {
         name: _records(tables[name], SHEETS_BY_NAME[name], problems)
         for name in tables
@@ -190,23 +188,19 @@ def _records(
         where = f"{table.label}, row {table.header_row}"
         if name not in spec.columns:
             problems.append(
-                Problem(
-                    where,
-                    f"unknown column {name!r}; the columns of {spec.name} are: "
-                    f"{', '.join(spec.columns)}.",
+                problem(
+                    Code.UNKNOWN_COLUMN, where, name=name, sheet=spec.name, columns=spec.columns
                 )
             )
         elif name in seen:
-            problems.append(Problem(where, f"the column {name!r} appears twice."))
+            problems.append(problem(Code.COLUMN_TWICE, where, name=name))
         else:
             usable[index] = name
             seen.add(name)
     for name in spec.required_columns:
         if name not in seen:
             problems.append(
-                Problem(
-                    f"{table.label}, row {table.header_row}", f"the column {name!r} is missing."
-                )
+                problem(Code.COLUMN_MISSING, f"{table.label}, row {table.header_row}", name=name)
             )
     records = []
     for row_number, cells in table.rows:
@@ -239,14 +233,11 @@ def _settings(
         name = str(record.get("field", "")).strip().lower()
         if name not in SETTINGS_FIELDS:
             problems.append(
-                Problem(
-                    place,
-                    f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS_FIELDS)}.",
-                )
+                problem(Code.UNKNOWN_SETTING, place, name=name, settings=SETTINGS_FIELDS)
             )
             continue
         if name in given:
-            problems.append(Problem(place, f"the setting {name!r} is given twice."))
+            problems.append(problem(Code.SETTING_TWICE, place, name=name))
             continue
         given.add(name)
         if "value" not in record:
@@ -286,18 +277,22 @@ def _attach_children(
             parent_key = record.pop(parent_column, None)
             if parent_key is None:
                 problems.append(
-                    Problem(
+                    problem(
+                        Code.PARENT_MISSING,
                         f"{place}, column {parent_column}",
-                        f"missing the {parent_column} this row belongs to.",
+                        column=parent_column,
                     )
                 )
                 continue
             found = known.get(str(parent_key))
             if found is None:
                 problems.append(
-                    Problem(
+                    problem(
+                        Code.UNKNOWN_PARENT,
                         f"{place}, column {parent_column}",
-                        f"{parent_column} {parent_key!r} is not in the sheet {parent_sheet}.",
+                        column=parent_column,
+                        value=parent_key,
+                        sheet=parent_sheet,
                     )
                 )
                 continue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.planfile.problems import PlanProblems, Problem
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.planfile.problems import PlanProblems
+from bot.problems import problem
 
 # A 10,000-initiative plan (the benchmark's) is about 9 MB of YAML; 16 MiB leaves room while
 # refusing, before parsing anything, files that would take minutes and gigabytes to load.
@@ -13,10 +15,11 @@ def check_size(size: int, label: str) -> None:
     if size > MAX_PLAN_BYTES:
         raise PlanProblems(
             [
-                Problem(
+                problem(
+                    Code.FILE_TOO_LARGE,
                     label,
-                    f"the plan is {size / 1024 / 1024:.1f} MB, over the {MAX_PLAN_BYTES // 1024 // 1024} MB "
-                    "limit; split archived items out or remove them.",
+                    size_mb=size / 1024 / 1024,
+                    limit_mb=MAX_PLAN_BYTES // 1024 // 1024,
                 )
             ]
         )
@@ -30,10 +33,8 @@ def decode_utf8(raw: bytes, label: str) -> str:
         line = raw[: exc.start].count(b"\n") + 1
         raise PlanProblems(
             [
-                Problem(
-                    f"{label}, line {line}",
-                    f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02X} at position "
-                    f"{exc.start}); save it as UTF-8.",
+                problem(
+                    Code.NOT_UTF8, f"{label}, line {line}", byte=raw[exc.start], position=exc.start
                 )
             ]
         ) from None

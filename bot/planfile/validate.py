@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bot.errors import UserError
-from bot.planfile.problems import Locator, Path, PlanProblems, Problem, describe
+from bot.planfile.problems import Locator, Path, PlanProblems, PlanValueError, describe
+from bot.planfile.problems import PlanProblemCode as Code
 from bot.planfile.references import reference_problems
 from bot.planfile.schema import (
     Channels,
@@ -27,6 +28,7 @@ from bot.planfile.schema import (
 from bot.planfile.sheet_reader import read_csv_folder, read_workbook
 from bot.planfile.text import MAX_PLAN_BYTES, check_size, decode_utf8
 from bot.planfile.yaml_reader import read_yaml
+from bot.problems import Problem, problem
 
 _MODEL_OF: dict[str, type[BaseModel]] = {
     "": PlanFile,
@@ -47,7 +49,7 @@ def read_document(path: str) -> tuple[dict[str, Any], Locator, list[Problem]]:
     """Dispatch on the path's kind; the size limit is checked before any parsing."""
     source = FsPath(path)
     if not source.exists():
-        raise UserError(f"{path} does not exist.")
+        raise UserError(problem(Code.FILE_NOT_FOUND, path))
     if source.is_dir():
         check_size(sum(p.stat().st_size for p in source.iterdir() if p.is_file()), path)
         return read_csv_folder(source, path)
@@ -61,9 +63,7 @@ def read_document(path: str) -> tuple[dict[str, Any], Locator, list[Problem]]:
     if suffix == ".xlsx":
         check_size(source.stat().st_size, path)
         return read_workbook(source, path)
-    raise UserError(
-        f"{path} is not a plan file: use a .yaml file, an .xlsx workbook or a folder of .csv files."
-    )
+    raise UserError(problem(Code.NOT_A_PLAN_FILE, path))
 
 
 def validate_document(
@@ -87,72 +87,70 @@ def load_plan(path: str) -> PlanFile:
     return validate_document(doc, locator, problems)
 
 
+# Pydantic's own error types, as our codes; their context (ge, le, max_length, expected) and the
+# value given become the parameters. Any other type keeps pydantic's message (INVALID_VALUE).
+_CODE_OF_TYPE: dict[str, Code] = {
+    "dict_type": Code.EXPECTED_MAPPING,
+    "model_type": Code.EXPECTED_MAPPING,
+    "model_attributes_type": Code.EXPECTED_MAPPING,
+    "list_type": Code.EXPECTED_LIST,
+    "string_type": Code.EXPECTED_TEXT,
+    "float_parsing": Code.NOT_A_NUMBER,
+    "float_type": Code.NOT_A_NUMBER,
+    "int_parsing": Code.NOT_A_WHOLE_NUMBER,
+    "int_type": Code.NOT_A_WHOLE_NUMBER,
+    "int_from_float": Code.NOT_A_WHOLE_NUMBER,
+    "literal_error": Code.NOT_ONE_OF,
+    "string_too_short": Code.EMPTY_TEXT,
+    "string_too_long": Code.TEXT_TOO_LONG,
+    "greater_than_equal": Code.NUMBER_TOO_SMALL,
+    "less_than_equal": Code.NUMBER_TOO_LARGE,
+    # Dates go through the schema's own validator first; these are for any date it lets through.
+    "date_type": Code.NOT_A_DATE,
+    "date_parsing": Code.NOT_A_DATE,
+}
+
+
 def _field_problems(exc: ValidationError, doc: dict[str, Any], locator: Locator) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False):
         path: Path = tuple(error["loc"])
         kind = error["type"]
-        if kind in ("missing", "extra_forbidden"):
-            subject, field = path[:-1], str(path[-1])
-            place = locator.place(subject if kind == "missing" else path)
-            message = (
-                f"missing required field {field!r}."
-                if kind == "missing"
-                else f"unknown field {field!r}{_field_suggestion(subject, field)}."
-            )
+        params: dict[str, Any]
+        if kind == "missing":
+            subject, name = path[:-1], str(path[-1])
+            code, place, params = Code.MISSING_FIELD, locator.place(subject), {"name": name}
+        elif kind == "extra_forbidden":
+            subject, name = path[:-1], str(path[-1])
+            code, place = Code.UNKNOWN_FIELD, locator.place(path)
+            params = {"name": name, **_known_fields(subject, name)}
         else:
             subject, place = path, locator.place(path)
-            message = _sentence(error)
-        what = describe(doc, subject)
-        problems.append(Problem(place, f"{what}: {message}" if what else message))
+            code, params = _code_and_params(error)
+        problems.append(Problem(code, place, {**params, "item": describe(doc, subject)}))
     return problems
 
 
-def _field_suggestion(subject: Path, field: str) -> str:
+def _known_fields(subject: Path, name: str) -> dict[str, Any]:
+    """The fields the item may have, and the one closest to the unknown `name`."""
     parent = next((step for step in reversed(subject) if isinstance(step, str)), "")
     model = _MODEL_OF.get(parent)
     if model is None:
-        return ""
+        return {"known": None, "suggestion": None}
     known = list(model.model_fields)
-    close = difflib.get_close_matches(field, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f" ({hint}known fields: {', '.join(known)})"
+    close = difflib.get_close_matches(name, known, n=1)
+    return {"known": known, "suggestion": close[0] if close else None}
 
 
-def _sentence(error: Any) -> str:
-    kind, given, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+def _code_and_params(error: Any) -> tuple[Code, dict[str, Any]]:
+    kind, ctx = error["type"], error.get("ctx") or {}
     if kind in ("value_error", "assertion_error"):
-        return (
-            str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ") + "."
-        )
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping of fields (name: value), not {_what_is(given)}."
-    if kind == "list_type":
-        return f"expected a list, not {_what_is(given)}."
-    if kind == "string_type":
-        return f"expected text, not {_what_is(given)}."
-    if kind in ("float_parsing", "float_type"):
-        return f"{given!r} is not a number."
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"{given!r} is not a whole number."
-    if kind == "literal_error":
-        return f"{given!r} is not one of {ctx.get('expected')}."
-    if kind == "string_too_short":
-        return "must not be empty."
-    if kind == "string_too_long":
-        return f"is too long (at most {ctx.get('max_length')} characters)."
-    if kind == "greater_than_equal":
-        return f"{given!r} is too small (at least {ctx.get('ge')})."
-    if kind == "less_than_equal":
-        return f"{given!r} is too large (at most {ctx.get('le')})."
-    return f"{error['msg']}."
-
-
-def _what_is(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "nothing"
-    return f"{value!r}"
+        cause = ctx.get("error")
+        if isinstance(cause, PlanValueError):
+            return cause.code, dict(cause.params)
+        detail = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return Code.INVALID_VALUE, {"detail": detail}
+    code = _CODE_OF_TYPE.get(kind)
+    if code is None:
+        return Code.INVALID_VALUE, {"detail": error["msg"]}
+    return code, {**ctx, "given": error.get("input")}

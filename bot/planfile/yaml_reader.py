@@ -15,7 +15,9 @@ from yaml import events
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import ScalarNode
 
-from bot.planfile.problems import Path, PlanProblems, Problem
+from bot.planfile.problems import Path, PlanProblems
+from bot.planfile.problems import PlanProblemCode as Code
+from bot.problems import Problem, problem
 
 try:
     from yaml import _yaml
@@ -42,6 +44,14 @@ def _events(text: str) -> Any:
     yield from yaml.parse(text, Loader=yaml.SafeLoader)
 
 
+class _UnsupportedTag(ConstructorError):
+    """A tag plain data never needs (!!python/name:…, a custom !thing): refused with its place."""
+
+    def __init__(self, tag: str, mark: Any) -> None:
+        super().__init__(None, None, tag, mark)
+        self.tag = tag
+
+
 def _scalar(event: events.ScalarEvent) -> Any:
     tag = event.tag
     if tag is None or tag == "!":
@@ -51,7 +61,7 @@ def _scalar(event: events.ScalarEvent) -> Any:
     construct = _CONSTRUCTOR.yaml_constructors.get(tag)
     if construct is None:
         mark: Any = event.start_mark
-        raise ConstructorError(None, None, f"the tag {tag} is not supported", mark)
+        raise _UnsupportedTag(tag, mark)
     try:
         return construct(_CONSTRUCTOR, ScalarNode(tag, event.value))
     except ValueError:
@@ -87,14 +97,7 @@ def _build(label: str, text: str) -> tuple[Any, list[Problem]]:
             documents += 1
             if documents > 1:
                 line = event.start_mark.line + 1
-                raise PlanProblems(
-                    [
-                        Problem(
-                            f"{label}, line {line}",
-                            "the file holds more than one YAML document (---); a plan is one.",
-                        )
-                    ]
-                )
+                raise PlanProblems([problem(Code.YAML_MANY_DOCUMENTS, f"{label}, line {line}")])
             continue
         else:
             continue
@@ -106,23 +109,13 @@ def _build(label: str, text: str) -> tuple[Any, list[Problem]]:
             if key is _NO_KEY:
                 if isinstance(value, dict | list):
                     line = event.start_mark.line + 1
-                    raise PlanProblems(
-                        [
-                            Problem(
-                                f"{label}, line {line}",
-                                "a field name must be plain text, not a list or mapping.",
-                            )
-                        ]
-                    )
+                    raise PlanProblems([problem(Code.YAML_COMPLEX_KEY, f"{label}, line {line}")])
                 key = value
             else:
                 if key in current:
                     line = event.start_mark.line + 1
                     problems.append(
-                        Problem(
-                            f"{label}, line {line}",
-                            f"the field {key!r} is written twice in the same item.",
-                        )
+                        problem(Code.YAML_FIELD_TWICE, f"{label}, line {line}", name=key)
                     )
                 current[key] = value
                 key = _NO_KEY
@@ -134,14 +127,7 @@ def _build(label: str, text: str) -> tuple[Any, list[Problem]]:
 def _anchor_problem(label: str, event: Any) -> PlanProblems:  # event: a parser event
     # Aliases let a few lines expand into millions of items; plans never need them.
     line = event.start_mark.line + 1
-    return PlanProblems(
-        [
-            Problem(
-                f"{label}, line {line}",
-                "anchors and aliases (&name, *name) are not supported in plan files; write the values out.",
-            )
-        ]
-    )
+    return PlanProblems([problem(Code.YAML_ANCHOR, f"{label}, line {line}")])
 
 
 class YamlLocator:
@@ -202,27 +188,18 @@ def read_yaml(label: str, text: str) -> tuple[dict[str, Any], YamlLocator, list[
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{label}, line {mark.line + 1}, column {mark.column + 1}" if mark else label
-        raise PlanProblems([Problem(where, f"this is not valid YAML: {exc.problem}.")]) from None
+        if isinstance(exc, _UnsupportedTag):
+            raise PlanProblems([problem(Code.YAML_UNSUPPORTED_TAG, where, tag=exc.tag)]) from None
+        raise PlanProblems([problem(Code.YAML_SYNTAX, where, detail=exc.problem)]) from None
     except yaml.YAMLError as exc:
-        raise PlanProblems([Problem(label, f"this is not valid YAML: {exc}.")]) from None
+        raise PlanProblems([problem(Code.YAML_SYNTAX, label, detail=str(exc))]) from None
     except (
         ValueError,
         TypeError,
     ) as exc:  # a value YAML recognises but cannot build, e.g. 1e999999
-        raise PlanProblems([Problem(label, f"this is not valid YAML: {exc}.")]) from None
+        raise PlanProblems([problem(Code.YAML_SYNTAX, label, detail=str(exc))]) from None
     if data is None:
-        raise PlanProblems(
-            [Problem(label, "the file is empty; a plan needs at least organization and timezone.")]
-        )
+        raise PlanProblems([problem(Code.EMPTY_FILE, label)])
     if not isinstance(data, dict):
-        kind = "list" if isinstance(data, list) else "single value"
-        raise PlanProblems(
-            [
-                Problem(
-                    f"{label}, line 1",
-                    "the top level must be a mapping of fields (organization:, timezone:, teams:, …), "
-                    f"not a {kind}.",
-                )
-            ]
-        )
+        raise PlanProblems([problem(Code.TOP_LEVEL_NOT_MAPPING, f"{label}, line 1", given=data)])
     return data, YamlLocator(label, text), problems
