@@ -27,11 +27,12 @@ from bot.app import create_app
 from bot.demo_text import plain_lines
 from bot.directory import sync_people
 from bot.planfile.example import WORKSPACE_FILE
-from bot.pulses.schedule import cadence, current_period, owner_zone
+from bot.pulses.schedule import cadence, current_period
 from bot.server import build_asgi_app
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway
+from bot.timezones import person_zone
 from scheduler.tick import DIRECTORY_JOB, run_once_per_period, run_tick
 from standin import StandIn, Workspace
 from standin.api import Message
@@ -185,7 +186,7 @@ def pulse_moment(services: Services, now: datetime) -> DemoOwner:
             raise RuntimeError(
                 f"the example's {DEMO_INITIATIVE} has no owner in Slack or no cadence"
             )
-        tz = owner_zone(owner, plan)
+        tz = person_zone(owner.tz, plan.timezone)
         return DemoOwner(
             name=owner.name,
             slack_id=owner.slack_id,
@@ -204,7 +205,7 @@ def first_fires(services: Services, now: datetime) -> list[datetime]:
         for initiative, owner in pulse_candidates(session=session):
             expression = cadence(initiative, plan)
             if expression is not None and owner.slack_id:
-                fires.add(current_period(expression, owner_zone(owner, plan), now).end)
+                fires.add(current_period(expression, person_zone(owner.tz, plan.timezone), now).end)
     return sorted(fires)
 
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
@@ -17,6 +16,7 @@ from bot.errors import NotAllowed, NotFound, UserError
 from bot.pulses.messages import prompt_message
 from bot.services import Services
 from bot.slack.errors import SlackError
+from bot.timezones import local_date, person_zone
 from storage import pulse_answers as queries
 from storage.db import session_scope
 from storage.models import (
@@ -69,18 +69,6 @@ class MyPulses:
     pending: list[ListedPulse]
     total_pending: int
     answered: list[ListedPulse]
-
-
-def local_today(session: Session, person: Person, now: datetime) -> date:
-    """The owner's calendar day at `now`: their Slack timezone, else the plan's, else UTC."""
-    for name in (person.tz, queries.plan_timezone(session=session)):
-        if not name:
-            continue
-        try:
-            return now.astimezone(ZoneInfo(name)).date()
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("Unknown timezone %r for person %s; trying the next one", name, person.id)
-    return now.date()
 
 
 def check_can_answer(
@@ -195,7 +183,7 @@ def _record(
     confidence, dependency_late = details.confidence, details.dependency_late
     _check_fields(status, confidence, details.blockers)
     blockers = details.blockers.strip() or None if details.blockers is not None else None
-    today = local_today(session, owner, now)
+    today = local_date(now, person_zone(owner.tz, queries.plan_timezone(session=session)))
     actor = f"slack:{person}"
 
     readings = _new_readings(session, initiative, owner, details.kpi_values, today, now)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.errors import NotFound, UserError
-from bot.pulses.answers import local_today
+from bot.timezones import local_date, person_zone
 from storage import pulse_answers as queries
 from storage.models import Person
 
@@ -40,7 +40,7 @@ def set_away(
     start, end = parse_day(start_text), parse_day(end_text)
     if start > end:
         raise UserError(f"The first day ({start}) comes after the last day ({end}).")
-    today = local_today(session, row, now)
+    today = _today(session, row, now)
     if end < today:
         raise UserError(f"{end} is already in the past; the last day must be today or later.")
     return _change(session, row, AwayDates(start, end), actor=person, now=now)
@@ -50,7 +50,7 @@ def clear_away(session: Session, *, person: str, now: datetime) -> AwayDates:
     """End `person`'s time away; returns the dates that were set (both None if there were none)."""
     row = _person(session, person)
     previous = AwayDates(row.away_from, row.away_until)
-    _change(session, row, _ended(previous, local_today(session, row, now)), actor=person, now=now)
+    _change(session, row, _ended(previous, _today(session, row, now)), actor=person, now=now)
     return previous
 
 
@@ -65,6 +65,10 @@ def _ended(away: AwayDates, today: date) -> AwayDates:
     if away.end is not None and away.end < today:
         return away  # already over
     return AwayDates(away.start, today - timedelta(days=1))
+
+
+def _today(session: Session, row: Person, now: datetime) -> date:
+    return local_date(now, person_zone(row.tz, queries.plan_timezone(session=session)))
 
 
 def _person(session: Session, slack_id: str) -> Person:

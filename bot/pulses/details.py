@@ -12,7 +12,8 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.errors import UserError
-from bot.pulses.answers import BLOCKERS_MAX, DONE, MilestoneUpdate, check_can_answer, local_today
+from bot.pulses.answers import BLOCKERS_MAX, DONE, MilestoneUpdate, check_can_answer
+from bot.timezones import local_date, person_zone
 from storage import pulse_answers as queries
 from storage.models import PulseStatus
 from templates import render_json
@@ -134,7 +135,7 @@ def read_details(
     _pulse, _initiative, owner = check_can_answer(
         session, pulse_id=pulse_id, person=person, now=now
     )
-    today = local_today(session, owner, now)
+    today = local_date(now, person_zone(owner.tz, queries.plan_timezone(session=session)))
     errors: dict[str, str] = {}
 
     status = _selected(values, Ids.STATUS_BLOCK, Ids.STATUS)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.pulses import messages
-from bot.pulses.schedule import WorkingHours, is_away, owner_zone
+from bot.pulses.schedule import WorkingHours, is_away
 from bot.services import Services
 from bot.slack.errors import InvalidAuth, SlackError, SlackUnavailable
+from bot.timezones import local_date, person_zone
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Person, PulseRequest
@@ -67,8 +68,8 @@ def send_reminders(
         list
     )
     for pulse, initiative, owner in candidates:
-        tz = owner_zone(owner, plan)
-        if hours.contains(tz, now) and not is_away(owner, now.astimezone(tz).date()):
+        tz = person_zone(owner.tz, plan.timezone)
+        if hours.contains(tz, now) and not is_away(owner, local_date(now, tz)):
             threads[(str(pulse.channel_id), str(pulse.message_ts))].append(
                 (pulse, initiative, owner)
             )
@@ -118,10 +119,10 @@ def send_escalations(
     by_lead: dict[int | None, list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(list)
     leads: dict[int | None, Person | None] = {}
     for pulse, initiative, owner, lead in candidates:
-        if is_away(owner, now.astimezone(owner_zone(owner, plan)).date()):
+        if is_away(owner, local_date(now, person_zone(owner.tz, plan.timezone))):
             continue  # out of office since the prompt: not "gone dark"
         if lead is not None and _lead_reachable(lead):
-            if not hours.contains(owner_zone(lead, plan), now):
+            if not hours.contains(person_zone(lead.tz, plan.timezone), now):
                 continue  # waits for the lead's next working hour
             key: int | None = lead.id
         else:

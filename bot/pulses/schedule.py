@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from bot.errors import ConfigurationError
 from bot.settings import Settings
+from bot.timezones import local_date, person_zone
 from storage.models import Holiday, Initiative, InitiativeStatus, Person, PlanSettings
 
 log = logging.getLogger(__name__)
@@ -43,23 +44,6 @@ class Period:
 def valid_cron(expression: str) -> bool:
     """Five fields, as the plan file promises (croniter would also take a sixth, for seconds)."""
     return len(expression.split()) == 5 and croniter.is_valid(expression)
-
-
-def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
-    """The named IANA zone; an unknown or empty name falls back rather than stopping the tick."""
-    for candidate in (name, fallback, "UTC"):
-        if not candidate:
-            continue
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("Unknown timezone %r; falling back", candidate)
-    return ZoneInfo("UTC")
-
-
-def owner_zone(owner: Person, plan: PlanSettings) -> ZoneInfo:
-    """The owner's Slack timezone, else the plan's."""
-    return zone(owner.tz, plan.timezone)
 
 
 def _localize(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -138,13 +122,13 @@ def due_period(
     expression = cadence(initiative, plan)
     if expression is None:
         return None
-    tz = owner_zone(owner, plan)
+    tz = person_zone(owner.tz, plan.timezone)
     period = current_period(expression, tz, now)
     if period.start < initiative.active_since:
         return None  # the owner could not have been asked at that fire: wait for the next
     if owner.slack_linked_at is not None and period.start < owner.slack_linked_at:
         return None
-    first_day = period.start.astimezone(tz).date()
+    first_day = local_date(period.start, tz)
     if is_away(owner, first_day) or is_holiday(holidays, first_day):
         return None
     if not (timing or PromptTiming.default()).may_prompt(period, tz, now):
