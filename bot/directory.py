@@ -21,11 +21,9 @@ from storage.db import session_scope
 from storage.models import Person
 from storage.pulses import admins, open_alert_once, plan_settings
 from templates import render_json, render_mrkdwn
+from templates.ids import AlertKinds
 
 log = logging.getLogger(__name__)
-
-OWNER_ALERT = "owner_unreachable"
-CHANNEL_ALERT = "channel_unreachable"
 
 
 @dataclass(frozen=True)
@@ -250,25 +248,33 @@ def _alert_admins(services: Services, report: DirectoryReport, now: datetime) ->
             subject = f"person:{owner.person_id}"
             detail = {"reason": owner.reason, "initiatives": [k for k, _ in owner.initiatives]}
             if open_alert_once(
-                session=session, kind=OWNER_ALERT, subject=subject, detail=detail, now=now
+                session=session,
+                kind=AlertKinds.OWNER_UNREACHABLE,
+                subject=subject,
+                detail=detail,
+                now=now,
             ):
                 messages.append(_owner_message(owner))
         for problem in report.channel_problems:
             subject = f"channel:{problem.ref}:{problem.problem}"
             detail = {"ref": problem.ref, "problem": problem.problem}
             if open_alert_once(
-                session=session, kind=CHANNEL_ALERT, subject=subject, detail=detail, now=now
+                session=session,
+                kind=AlertKinds.CHANNEL_UNREACHABLE,
+                subject=subject,
+                detail=detail,
+                now=now,
             ):
                 messages.append(_channel_message(problem))
         queries.resolve_cleared_alerts(
             session=session,
-            kind=OWNER_ALERT,
+            kind=AlertKinds.OWNER_UNREACHABLE,
             still_open=[f"person:{o.person_id}" for o in report.unreachable_owners],
             now=now,
         )
         queries.resolve_cleared_alerts(
             session=session,
-            kind=CHANNEL_ALERT,
+            kind=AlertKinds.CHANNEL_UNREACHABLE,
             still_open=[f"channel:{p.ref}:{p.problem}" for p in report.channel_problems],
             now=now,
         )

@@ -30,6 +30,7 @@ from bot.slack.gateway import MessageTag
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Objective, Person, PulseRequest
+from templates.ids import AlertKinds, MessageEvents
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ CLAIM_LEASE = timedelta(minutes=10)
 OWNERS_PER_BATCH = 100
 # After this many Slack outages in a row the fan-out stops; the next tick starts over.
 MAX_CONSECUTIVE_UNAVAILABLE = 5
-UNREACHABLE_ALERT = "owner_unreachable"
 
 T = TypeVar("T")
 
@@ -89,7 +89,9 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def _tag(pulse_ids: Sequence[int]) -> MessageTag:
     # A string, not a list: the simplest metadata value Slack accepts everywhere.
-    return MessageTag(messages.PULSE_EVENT, {"pulse_ids": ",".join(str(i) for i in pulse_ids)})
+    return MessageTag(
+        MessageEvents.PULSE_PROMPT, {"pulse_ids": ",".join(str(i) for i in pulse_ids)}
+    )
 
 
 def tagged_pulse_ids(payload: dict[str, object]) -> set[int]:
@@ -248,7 +250,7 @@ def _record_unreachable(
         queries.mark_failed(session=session, pulse_ids=ids, error=code)
         alert = queries.open_alert_once(
             session=session,
-            kind=UNREACHABLE_ALERT,
+            kind=AlertKinds.OWNER_UNREACHABLE,
             subject=f"person:{owner.id}",
             detail={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
             now=now,
@@ -318,7 +320,7 @@ def _recover_owner(
         # The whole DM, not "since the claim": that would compare our clock with Slack's, and
         # a DM with the bot holds a few messages a week, so recovery (rare) reads little.
         tagged = services.slack.find_tagged_messages(
-            channel=channel, event_type=messages.PULSE_EVENT
+            channel=channel, event_type=MessageEvents.PULSE_PROMPT
         )
     except SlackError as exc:
         # Renewed claims wait another lease; never post without knowing what Slack has. Once

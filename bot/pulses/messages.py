@@ -16,20 +16,12 @@ from storage.models import (
     Person,
     PulseAnswer,
     PulseRequest,
-    PulseStatus,
 )
 from templates import render_json, render_mrkdwn
 from templates.ids import PulseIds
 
 # One header block plus three blocks per initiative must stay within Slack's 50 blocks a message.
 MAX_PULSES_PER_MESSAGE = 15
-PULSE_EVENT = "planpulse_pulse"  # message metadata event_type of a prompt DM
-
-_STATUS_DISPLAY = {
-    PulseStatus.ON_TRACK: (":large_green_circle:", "On track"),
-    PulseStatus.AT_RISK: (":large_yellow_circle:", "At risk"),
-    PulseStatus.OFF_TRACK: (":red_circle:", "Off track"),
-}
 
 Blocks = list[dict[str, Any]]
 
@@ -50,10 +42,8 @@ def _section(
 ) -> dict[str, Any]:
     shown_answer = None
     if answer is not None:
-        icon, label = _STATUS_DISPLAY.get(PulseStatus(answer.status), ("", answer.status))
         shown_answer = {
-            "icon": icon,
-            "label": label,
+            "status": answer.status,  # worded by the template (blocks/pulse_status.j2)
             "confidence": answer.confidence,
             "by": answered_by.slack_id if answered_by else None,
             "at": answer.answered_at,
