@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -424,10 +425,13 @@ def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, servic
 def test_a_long_fan_out_stamps_claims_when_they_happen(plan, services, standin, monkeypatch):
     # Each owner's batch takes twelve minutes (rate limits): the last claim is made well after
     # `now`, and must not look stale to a replica ticking at now + lease.
-    clock = iter(range(0, 10_000, 720))
-    monkeypatch.setattr(delivery, "elapsed_clock", lambda: float(next(clock)))
+    ticks = iter(range(0, 10_000, 720))
+
+    def clock() -> datetime:  # twelve minutes pass at every reading
+        return MONDAY + timedelta(seconds=next(ticks))
+
     monkeypatch.setattr(delivery, "OWNERS_PER_BATCH", 1)
-    deliver_pulses(services, MONDAY)
+    deliver_pulses(dataclasses.replace(services, clock=clock), MONDAY)
     stamps = sorted({(r.owner_id, r.claimed_at, r.sent_at) for r in pulses(plan)})
     (_, alice_claim, _), (_, bob_claim, bob_sent) = stamps
     assert alice_claim < bob_claim and bob_claim - MONDAY > CLAIM_LEASE

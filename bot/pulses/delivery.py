@@ -9,8 +9,7 @@ for the tagged message in the owner's DM before posting again, so nobody gets th
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -44,11 +43,6 @@ MAX_CONSECUTIVE_UNAVAILABLE = 5
 T = TypeVar("T")
 
 
-def elapsed_clock() -> float:
-    """Seconds on a monotonic clock: only differences count (tests replace it)."""
-    return time.monotonic()
-
-
 @dataclass
 class DeliveryReport:
     """What one fan-out did, counted in pulses (several pulses can share one message)."""
@@ -60,17 +54,20 @@ class DeliveryReport:
     found_in_slack: int = 0  # stale claims whose prompt was already posted: not re-sent
     expired: int = 0  # stale claims whose period ended before anyone could post them
     errors: list[str] = field(default_factory=list)
-    started: float = field(default_factory=lambda: elapsed_clock(), repr=False)
+    started: datetime | None = field(default=None, repr=False)  # on `clock`, when it began
 
-    def moment(self, now: datetime) -> datetime:
-        """`now` moved on by the time this fan-out has taken so far.
+    def moment(self, now: datetime, clock: Callable[[], datetime]) -> datetime:
+        """`now` moved on by the time this fan-out has taken so far, as `clock` measures it.
 
         A long fan-out (rate limits) claims and posts its last batch minutes after `now`; claim
         and sent stamps must say when that really happened, or another replica would take a
-        fresh claim for a stale one, and reminders would count from too early.
+        fresh claim for a stale one, and reminders would count from too early. Only the clock's
+        progress counts, so `now` may be any moment (a test's, the demo's).
         """
+        if self.started is None:
+            return now
         # Whole seconds: enough for leases and reminders, and `now` itself in a quick fan-out.
-        return now + timedelta(seconds=int(elapsed_clock() - self.started))
+        return now + timedelta(seconds=int((clock() - self.started).total_seconds()))
 
 
 @dataclass
@@ -102,12 +99,12 @@ def tagged_pulse_ids(payload: dict[str, object]) -> set[int]:
 
 def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
     """Send every pulse due at `now` that nobody has claimed yet; finish crashed deliveries first."""
-    report = DeliveryReport()
+    report = DeliveryReport(started=services.clock())
     recover_stale_claims(services, now, report)
     rows, context = _due_pulses(services, now)
     by_owner = [list(group) for _, group in groupby(rows, key=lambda row: row["owner_id"])]
     for batch in _chunks(by_owner, OWNERS_PER_BATCH):
-        claimed_at = report.moment(now)
+        claimed_at = report.moment(now, services.clock)
         with session_scope(services.engine) as session:
             claimed = queries.claim_pulses(
                 session=session,
@@ -212,7 +209,11 @@ def _post_prompts(
                 report.failed += len(ids)
                 continue
             unavailable_in_a_row = 0
-            posted.append(queries.SentPrompt(ids, result.channel, result.ts, report.moment(now)))
+            posted.append(
+                queries.SentPrompt(
+                    ids, result.channel, result.ts, report.moment(now, services.clock)
+                )
+            )
             report.sent += len(ids)
             report.messages += 1
     except Exception:
