@@ -17,7 +17,7 @@ from bot.pulses.messages import prompt_message
 from bot.services import Services
 from bot.slack.errors import SlackError
 from bot.timezones import local_date, person_zone
-from storage import pulse_answers as queries
+from storage import people, plan, pulses
 from storage.db import session_scope
 from storage.models import (
     Initiative,
@@ -27,7 +27,6 @@ from storage.models import (
     Person,
     PulseAnswer,
     PulseRequest,
-    PulseState,
     PulseStatus,
 )
 
@@ -76,14 +75,18 @@ def check_can_answer(
 ) -> tuple[PulseRequest, Initiative, Person]:
     """The pulse, its initiative and the answering owner; raises a UserError for anyone else or too late."""
     pulse = (
-        queries.pulse_for_update(session=session, pulse_id=pulse_id)
+        pulses.pulse_for_update(session=session, pulse_id=pulse_id)
         if lock
-        else session.get(PulseRequest, pulse_id)
+        else pulses.pulse_by_id(session=session, pulse_id=pulse_id)
     )
     if pulse is None:
         raise NotFound("That pulse check no longer exists.")
-    initiative = session.get(Initiative, pulse.initiative_id)
-    owner = session.get(Person, initiative.owner_id) if initiative is not None else None
+    initiative = plan.initiative_by_id(session=session, initiative_id=pulse.initiative_id)
+    owner = (
+        people.person_by_id(session=session, person_id=initiative.owner_id)
+        if initiative is not None
+        else None
+    )
     if initiative is None or owner is None or owner.slack_id != person:
         title = initiative.title if initiative is not None else "this initiative"
         raise NotAllowed(f"Only the owner of {title} can answer its pulse check.")
@@ -176,14 +179,14 @@ def _record(
     )
     assert pulse.id is not None and initiative.id is not None and owner.id is not None
     # Read under the pulse row's lock, so details being saved by another click are not lost.
-    previous = queries.latest_answer(session=session, pulse_id=pulse.id)
+    previous = pulses.latest_answer(session=session, pulse_id=pulse.id)
     quick = details is None
     if details is None:
         details = _Details.kept_from(previous)
     confidence, dependency_late = details.confidence, details.dependency_late
     _check_fields(status, confidence, details.blockers)
     blockers = details.blockers.strip() or None if details.blockers is not None else None
-    today = local_date(now, person_zone(owner.tz, queries.plan_timezone(session=session)))
+    today = local_date(now, person_zone(owner.tz, plan.plan_timezone(session=session)))
     actor = f"slack:{person}"
 
     readings = _new_readings(session, initiative, owner, details.kpi_values, today, now)
@@ -213,14 +216,9 @@ def _record(
         blockers=blockers,
         dependency_late=dependency_late,
     )
-    queries.add_row(session=session, row=answer)
-    pulse.state = PulseState.ANSWERED
-    pulse.answered_at = now
-    initiative.dark_since = None
-    session.add_all([pulse, initiative])
-
+    answer_id = pulses.save_answer(session=session, answer=answer)
+    plan.save_readings(session=session, readings=[reading for reading, _ in readings])
     for reading, kpi_key in readings:
-        queries.add_row(session=session, row=reading)
         audit.record(
             session,
             actor=actor,
@@ -232,13 +230,12 @@ def _record(
             now=now,
         )
     for milestone, update in milestone_changes:
+        assert milestone.id is not None
         before = _milestone_state(milestone)
         if isinstance(update, date):
-            milestone.expected_due = update
+            plan.set_expected_due(session=session, milestone_id=milestone.id, expected_due=update)
         else:
-            milestone.status = MilestoneStatus.DONE
-            milestone.completed_at = now
-        session.add(milestone)
+            plan.mark_milestone_done(session=session, milestone_id=milestone.id, at=now)
         audit.record(
             session,
             actor=actor,
@@ -272,9 +269,7 @@ def _record(
         after=audit_after,
         now=now,
     )
-    session.flush()
-    assert answer.id is not None
-    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer.id, created=True)
+    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer_id, created=True)
 
 
 def _check_fields(status: str, confidence: int | None, blockers: str | None) -> None:
@@ -307,10 +302,8 @@ def _new_readings(
     if not kpi_values:
         return []
     assert initiative.id is not None
-    linked = {
-        kpi.id: kpi for kpi in queries.linked_kpis(session=session, initiative_id=initiative.id)
-    }
-    latest = queries.latest_readings(session=session, kpi_ids=kpi_values)
+    linked = {kpi.id: kpi for kpi in plan.linked_kpis(session=session, initiative_id=initiative.id)}
+    latest = plan.latest_readings(session=session, kpi_ids=kpi_values)
     readings = []
     for kpi_id, value in kpi_values.items():
         kpi = linked.get(kpi_id)
@@ -349,7 +342,7 @@ def _milestone_changes(
         return []
     assert initiative.id is not None
     milestones = {
-        m.id: m for m in queries.initiative_milestones(session=session, initiative_id=initiative.id)
+        m.id: m for m in plan.initiative_milestones(session=session, initiative_id=initiative.id)
     }
     changes: list[tuple[Milestone, MilestoneUpdate]] = []
     for milestone_id, update in updates.items():
@@ -379,26 +372,22 @@ def _milestone_state(milestone: Milestone) -> dict[str, Any]:
 
 def pulses_of(session: Session, *, person: str, now: datetime) -> MyPulses:
     """`person`'s open pulses: sent and unanswered (with a count), and answered but still changeable."""
-    row = queries.person_by_slack_id(session=session, slack_id=person)
+    row = people.person_by_slack_id(session=session, slack_id=person)
     if row is None or row.id is None:
         return MyPulses(pending=[], total_pending=0, answered=[])
-    pending = [
-        _listed(pulse, initiative, None)
-        for pulse, initiative in queries.pending_pulses(
-            session=session, person_id=row.id, now=now, limit=PENDING_LIMIT
-        )
-    ]
-    total = len(pending)
-    if total == PENDING_LIMIT:
-        total = queries.count_pending_pulses(session=session, person_id=row.id, now=now)
+    pending = pulses.pending_pulses(session=session, person_id=row.id, now=now, limit=PENDING_LIMIT)
     answered = [
-        _listed(pulse, initiative, queries.latest_answer(session=session, pulse_id=pulse.id))
-        for pulse, initiative in queries.answered_open_pulses(
+        _listed(pulse, initiative, pulses.latest_answer(session=session, pulse_id=pulse.id))
+        for pulse, initiative in pulses.answered_open_pulses(
             session=session, person_id=row.id, now=now, limit=ANSWERED_LIMIT
         )
         if pulse.id is not None
     ]
-    return MyPulses(pending=pending, total_pending=total, answered=answered)
+    return MyPulses(
+        pending=[_listed(pulse, initiative, None) for pulse, initiative in pending.rows],
+        total_pending=pending.total,
+        answered=answered,
+    )
 
 
 def _listed(pulse: PulseRequest, initiative: Initiative, answer: PulseAnswer | None) -> ListedPulse:
@@ -421,12 +410,12 @@ def refresh_prompt(services: Services, *, pulse_id: int, now: datetime) -> bool:
     lost (it is logged, and the next answer or `/pulse` shows the truth).
     """
     with session_scope(services.engine) as session:
-        pulse = session.get(PulseRequest, pulse_id)
+        pulse = pulses.pulse_by_id(session=session, pulse_id=pulse_id)
         if pulse is None or not pulse.channel_id or not pulse.message_ts:
             return False
         channel, ts = pulse.channel_id, pulse.message_ts
-        pulses = queries.pulses_in_message(session=session, channel_id=channel, message_ts=ts)
-        text, blocks = prompt_message(session, pulses, now)
+        shown = pulses.pulses_in_message(session=session, channel_id=channel, message_ts=ts)
+        text, blocks = prompt_message(session, shown, now)
     try:
         services.slack.update_message(channel=channel, ts=ts, text=text, blocks=blocks)
     except SlackError as exc:

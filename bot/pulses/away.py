@@ -10,8 +10,9 @@ from sqlmodel import Session
 from bot import audit
 from bot.errors import NotFound, UserError
 from bot.timezones import local_date, person_zone
-from storage import pulse_answers as queries
+from storage import people as queries
 from storage.models import Person
+from storage.plan import plan_timezone
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _ended(away: AwayDates, today: date) -> AwayDates:
 
 
 def _today(session: Session, row: Person, now: datetime) -> date:
-    return local_date(now, person_zone(row.tz, queries.plan_timezone(session=session)))
+    return local_date(now, person_zone(row.tz, plan_timezone(session=session)))
 
 
 def _person(session: Session, slack_id: str) -> Person:
@@ -85,8 +86,8 @@ def _change(
     after = _as_dict(dates)
     if before == after:
         return dates
-    row.away_from, row.away_until = dates.start, dates.end
-    session.add(row)
+    assert row.id is not None
+    queries.set_away_dates(session=session, person_id=row.id, start=dates.start, end=dates.end)
     audit.record(
         session,
         actor=f"slack:{actor}",
@@ -97,7 +98,6 @@ def _change(
         after=after,
         now=now,
     )
-    session.flush()
     return dates
 
 

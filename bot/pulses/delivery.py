@@ -27,8 +27,11 @@ from bot.slack.errors import (
 )
 from bot.slack.gateway import MessageTag
 from storage import pulses as queries
+from storage.alerts import open_alert_once
 from storage.db import session_scope
 from storage.models import Initiative, Objective, Person, PulseRequest
+from storage.people import admins, person_by_id
+from storage.plan import holidays, initiatives_by_ids, objectives_by_ids, plan_settings
 from templates.ids import AlertKinds, MessageEvents
 
 log = logging.getLogger(__name__)
@@ -120,19 +123,19 @@ def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
 def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, object]], _Context]:
     """Rows to claim (owner by owner), for pulses due now that have no row yet."""
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
-        holidays = queries.holidays(session=session)
+        plan = plan_settings(session=session)
+        days_off = holidays(session=session)
         timing = PromptTiming.from_settings(services.settings)
         due = []
         for initiative, owner in queries.pulse_candidates(session=session):
-            period = due_period(initiative, owner, plan, holidays, now, timing)
+            period = due_period(initiative, owner, plan, days_off, now, timing)
             if period is not None:
                 due.append((initiative, owner, period))
         existing = queries.existing_pulse_keys(
             session=session, periods={period.key for _, _, period in due}
         )
         due = [item for item in due if (item[0].id, item[2].key) not in existing]
-        objectives = queries.objectives_by_ids(
+        objectives = objectives_by_ids(
             session=session,
             objective_ids=[i.objective_id for i, _, _ in due if i.objective_id is not None],
         )
@@ -249,15 +252,15 @@ def _record_unreachable(
     log.warning("Pulse owner %s unreachable: %s", owner.slack_id, code)
     with session_scope(services.engine) as session:
         queries.mark_failed(session=session, pulse_ids=ids, error=code)
-        alert = queries.open_alert_once(
+        alert = open_alert_once(
             session=session,
             kind=AlertKinds.OWNER_UNREACHABLE,
             subject=f"person:{owner.id}",
             detail={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
             now=now,
         )
-        admins = queries.admins(session=session) if alert is not None else []
-    if not admins:
+        recipients = admins(session=session) if alert is not None else []
+    if not recipients:
         return
     rendered = messages.unreachable_owner_message(
         owner_name=owner.name or str(owner.slack_id),
@@ -265,7 +268,7 @@ def _record_unreachable(
         error=code,
         initiatives=titles,
     )
-    for admin in admins:
+    for admin in recipients:
         try:
             services.slack.post_message(
                 channel=str(admin.slack_id), text=rendered.text, blocks=rendered.blocks
@@ -303,12 +306,12 @@ def _recover_owner(
                 session=session, pulse_id=p.id, claimed_at=p.claimed_at, now=now
             )
         ]
-        owner = session.get(Person, owner_id)
+        owner = person_by_id(session=session, person_id=owner_id)
         channel = queries.last_dm_channel(session=session, owner_id=owner_id)
-        initiatives = queries.initiatives_by_ids(
+        initiatives = initiatives_by_ids(
             session=session, initiative_ids=[p.initiative_id for p in taken]
         )
-        objectives = queries.objectives_by_ids(
+        objectives = objectives_by_ids(
             session=session,
             objective_ids=[i.objective_id for i in initiatives.values() if i.objective_id],
         )

@@ -14,8 +14,9 @@ from sqlmodel import Session
 from bot.errors import UserError
 from bot.pulses.answers import BLOCKERS_MAX, DONE, MilestoneUpdate, check_can_answer
 from bot.timezones import local_date, person_zone
-from storage import pulse_answers as queries
+from storage import pulses as queries
 from storage.models import PulseStatus
+from storage.plan import latest_readings, linked_kpis, open_milestones, plan_timezone
 from templates import render_json
 from templates.ids import PulseDetailsIds as Ids
 
@@ -77,9 +78,9 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
     """The full form, pre-filled with the current answer; a UserError if `person` may not answer."""
     pulse, initiative, _owner = check_can_answer(session, pulse_id=pulse_id, person=person, now=now)
     assert initiative.id is not None
-    kpis = queries.linked_kpis(session=session, initiative_id=initiative.id)
-    readings = queries.latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
-    milestones = queries.open_milestones(session=session, initiative_id=initiative.id)
+    kpis = linked_kpis(session=session, initiative_id=initiative.id)
+    readings = latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
+    milestones = open_milestones(session=session, initiative_id=initiative.id)
     current = queries.latest_answer(session=session, pulse_id=pulse_id)
     return dict(
         render_json(
@@ -135,7 +136,7 @@ def read_details(
     _pulse, _initiative, owner = check_can_answer(
         session, pulse_id=pulse_id, person=person, now=now
     )
-    today = local_date(now, person_zone(owner.tz, queries.plan_timezone(session=session)))
+    today = local_date(now, person_zone(owner.tz, plan_timezone(session=session)))
     errors: dict[str, str] = {}
 
     status = _selected(values, Ids.STATUS_BLOCK, Ids.STATUS)

@@ -19,6 +19,7 @@ from bot.timezones import local_date, person_zone
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Person, PulseRequest
+from storage.plan import mark_dark, plan_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def send_reminders(
     """One reply in each prompt's thread, naming the initiatives still unanswered."""
     cutoff = now - timedelta(hours=services.settings.reminder_after_hours)
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
+        plan = plan_settings(session=session)
         candidates = queries.reminder_candidates(session=session, sent_before=cutoff, now=now)
     threads: dict[tuple[str, str], list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(
         list
@@ -114,7 +115,7 @@ def send_escalations(
     """A DM to each team lead naming their silent initiatives; those initiatives go dark."""
     cutoff = now - timedelta(hours=services.settings.escalate_after_hours)
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
+        plan = plan_settings(session=session)
         candidates = queries.escalation_candidates(session=session, reminded_before=cutoff, now=now)
     by_lead: dict[int | None, list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(list)
     leads: dict[int | None, Person | None] = {}
@@ -152,9 +153,7 @@ def _escalate(
             )
         )
         mine = [(p, i, o) for p, i, o in items if p.id in won]
-        queries.mark_dark(
-            session=session, initiative_ids=[i.id for _, i, _ in mine if i.id], now=now
-        )
+        mark_dark(session=session, initiative_ids=[i.id for _, i, _ in mine if i.id], now=now)
     if not mine:
         return
     report.escalated += len(mine)

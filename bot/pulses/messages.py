@@ -17,6 +17,8 @@ from storage.models import (
     PulseAnswer,
     PulseRequest,
 )
+from storage.people import people_by_ids
+from storage.plan import initiatives_by_ids, objectives_by_ids
 from templates import render_json, render_mrkdwn
 from templates.ids import PulseIds
 
@@ -89,21 +91,19 @@ def prompt_message(
 ) -> tuple[str, Blocks]:
     """Re-render a prompt DM from its pulse rows: answered sections show the answer, no buttons.
 
-    `pulses` are the rows sharing one message (`storage.pulse_answers.pulses_in_message`).
+    `pulses` are the rows sharing one message (`storage.pulses.pulses_in_message`).
     """
     ordered = sorted(pulses, key=lambda pulse: pulse.id or 0)
     ids = [pulse.id for pulse in ordered if pulse.id is not None]
-    initiatives = queries.initiatives_by_ids(
+    initiatives = initiatives_by_ids(
         session=session, initiative_ids=[p.initiative_id for p in ordered]
     )
-    objectives = queries.objectives_by_ids(
+    objectives = objectives_by_ids(
         session=session,
         objective_ids=[i.objective_id for i in initiatives.values() if i.objective_id],
     )
     answers = queries.latest_answers(session=session, pulse_ids=ids)
-    people = queries.people_by_ids(
-        session=session, person_ids=[a.answered_by_id for a in answers.values()]
-    )
+    people = people_by_ids(session=session, person_ids=[a.answered_by_id for a in answers.values()])
     sections = []
     for pulse in ordered:
         initiative = initiatives[pulse.initiative_id]
