@@ -26,7 +26,7 @@ from storage.plan import (
     set_team_channel_id,
     teams_with_channels,
 )
-from templates import render_json, render_mrkdwn
+from templates import render_json, render_mrkdwn, render_text
 from templates.ids import AlertKinds
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,7 @@ class DirectoryReport:
     admins_told: int = 0
 
     def summary(self) -> str:
-        return (
-            f"{self.linked} linked, {self.refreshed} refreshed, "
-            f"{len(self.deactivated)} deactivated, {len(self.not_in_slack)} not in Slack, "
-            f"{len(self.channel_problems)} channel problem(s), {self.admins_told} admin DM(s)"
-        )
+        return render_text("text/directory_summary.txt.j2", report=self).strip()
 
 
 def sync_people(services: Services, now: datetime) -> DirectoryReport:

@@ -9,10 +9,20 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.errors import NotFound, UserError
+from bot.problems import ProblemCode, problem
 from bot.timezones import local_date, person_zone
 from storage import people as queries
 from storage.models import Person
 from storage.plan import plan_timezone
+
+
+class AwayProblem(ProblemCode):
+    """What can be wrong with `/pulse away` and `/pulse back`."""
+
+    NOT_A_DATE = "away.not_a_date"  # text
+    START_AFTER_END = "away.start_after_end"  # start, end
+    END_IN_PAST = "away.end_in_past"  # end
+    NOT_IN_PLAN = "away.not_in_plan"
 
 
 @dataclass(frozen=True)
@@ -28,9 +38,7 @@ def parse_day(text: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise UserError(
-            f"{text} is not a date; write it as YYYY-MM-DD, for example 2027-01-04."
-        ) from None
+        raise UserError(problem(AwayProblem.NOT_A_DATE, text=text)) from None
 
 
 def set_away(
@@ -40,10 +48,10 @@ def set_away(
     row = _person(session, person)
     start, end = parse_day(start_text), parse_day(end_text)
     if start > end:
-        raise UserError(f"The first day ({start}) comes after the last day ({end}).")
+        raise UserError(problem(AwayProblem.START_AFTER_END, start=start, end=end))
     today = _today(session, row, now)
     if end < today:
-        raise UserError(f"{end} is already in the past; the last day must be today or later.")
+        raise UserError(problem(AwayProblem.END_IN_PAST, end=end))
     return _change(session, row, AwayDates(start, end), actor=person, now=now)
 
 
@@ -75,7 +83,7 @@ def _today(session: Session, row: Person, now: datetime) -> date:
 def _person(session: Session, slack_id: str) -> Person:
     row = queries.person_by_slack_id(session=session, slack_id=slack_id)
     if row is None:
-        raise NotFound("You are not in the plan, so there are no pulse checks to pause.")
+        raise NotFound(problem(AwayProblem.NOT_IN_PLAN))
     return row
 
 
