@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 from bot.settings import Settings
 from bot.timezones import local_date, person_zone
 from storage.models import Holiday, Initiative, InitiativeStatus, Person, PlanSettings
@@ -136,6 +137,14 @@ def due_period(
     return period
 
 
+class ScheduleProblem(ProblemCode):
+    """What can be wrong with the WORKING_HOURS and WORKING_DAYS settings."""
+
+    HOURS_NOT_A_RANGE = "schedule.hours_not_a_range"  # hours
+    HOURS_END_FIRST = "schedule.hours_end_first"  # hours
+    DAYS_NOT_A_LIST = "schedule.days_not_a_list"  # days
+
+
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -155,17 +164,15 @@ class WorkingHours:
             start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
         except ValueError:
             raise ConfigurationError(
-                f"WORKING_HOURS {hours!r} is not a range like 09:00-18:00"
+                problem(ScheduleProblem.HOURS_NOT_A_RANGE, hours=hours)
             ) from None
         if start >= end:
-            raise ConfigurationError(f"WORKING_HOURS {hours!r} must start before it ends")
+            raise ConfigurationError(problem(ScheduleProblem.HOURS_END_FIRST, hours=hours))
         chosen: set[int] = set()
         for part in days.lower().replace(" ", "").split(","):
             first, _, last = part.partition("-")
             if first not in _DAYS or (last and last not in _DAYS):
-                raise ConfigurationError(
-                    f"WORKING_DAYS {days!r} is not a day list like mon-fri or mon,wed,fri"
-                )
+                raise ConfigurationError(problem(ScheduleProblem.DAYS_NOT_A_LIST, days=days))
             a, b = _DAYS.index(first), _DAYS.index(last or first)
             chosen.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
         return cls(days=frozenset(chosen), start=start, end=end)
