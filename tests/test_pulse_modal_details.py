@@ -269,15 +269,23 @@ def test_today_is_not_in_the_past(engine, plan):
 @pytest.mark.parametrize(
     ("typed", "given", "code"),
     [
-        ({"status": "great"}, {"status": "great"}, AnswerProblem.STATUS_CHOICE),
-        ({"confidence": "9"}, {"confidence": 9}, AnswerProblem.CONFIDENCE_RANGE),
-        ({"kpi": "inf"}, {"kpi_values": {"kpi": float("inf")}}, AnswerProblem.NOT_FINITE),
+        ({"status": "great"}, lambda ids: {"status": "great"}, AnswerProblem.STATUS_CHOICE),
+        ({"confidence": "9"}, lambda ids: {"confidence": 9}, AnswerProblem.CONFIDENCE_RANGE),
+        (
+            {"kpi": "inf"},
+            lambda ids: {"kpi_values": {ids["kpi"]: float("inf")}},
+            AnswerProblem.NOT_FINITE,
+        ),
         (
             {"expected": "2026-11-23"},
-            {"milestone_updates": {"ready": date(2026, 11, 23)}},
+            lambda ids: {"milestone_updates": {ids["ready"]: date(2026, 11, 23)}},
             AnswerProblem.DATE_IN_PAST,
         ),
-        ({"blockers": "x" * 3001}, {"blockers": "x" * 3001}, AnswerProblem.BLOCKERS_TOO_LONG),
+        (
+            {"blockers": "x" * 3001},
+            lambda ids: {"blockers": "x" * 3001},
+            AnswerProblem.BLOCKERS_TOO_LONG,
+        ),
     ],
 )
 def test_the_modal_and_the_core_apply_the_same_rule(engine, plan, typed, given, code):
@@ -290,10 +298,7 @@ def test_the_modal_and_the_core_apply_the_same_rule(engine, plan, typed, given, 
             values=state(plan, **typed),
             now=TUESDAY,
         )
-    fields = {"status": "on_track", **given}
-    for name in ("kpi_values", "milestone_updates"):
-        if name in fields:
-            fields[name] = {plan[key]: value for key, value in fields[name].items()}
+    fields = {"status": "on_track", **given(plan)}
     with pytest.raises(UserError) as from_core, session_scope(engine) as session:
         record_answer(session, pulse_id=plan["pulse"], person="UOWNER", now=TUESDAY, **fields)
     assert [(p.code, p.field) for p in from_modal.value.problems] == [

@@ -159,6 +159,13 @@ def record_answer(
     return _record(session, pulse_id=pulse_id, person=person, given=answer, now=now)
 
 
+def record_details(
+    session: Session, *, pulse_id: int, person: str, answer: Answer, now: datetime
+) -> RecordedAnswer:
+    """Record the answer the "Add details" modal read (`details.read_details`)."""
+    return _record(session, pulse_id=pulse_id, person=person, given=answer, now=now)
+
+
 def record_status(
     session: Session, *, pulse_id: int, person: str, status: str, now: datetime
 ) -> RecordedAnswer:

@@ -12,7 +12,7 @@ from slack_bolt import Ack, App
 
 from bot.clock import utcnow
 from bot.home import refresh_home
-from bot.pulses.answers import record_answer, refresh_prompt
+from bot.pulses.answers import record_details, refresh_prompt
 from bot.pulses.details import pulse_id_from, read_details
 from bot.services import Services
 from handlers.payload import payload_dict, payload_str
@@ -29,19 +29,8 @@ def register(app: App, services: Services) -> None:
         values = payload_dict(view, "state", "values")
         # One transaction: a field error rolls back, so nothing of the answer is saved.
         with session_scope(services.engine) as session:
-            details = read_details(session, pulse_id=pulse_id, person=user, values=values, now=now)
-            record_answer(
-                session,
-                pulse_id=pulse_id,
-                person=user,
-                status=details.status,
-                confidence=details.confidence,
-                kpi_values=details.kpi_values,
-                milestone_updates=details.milestone_updates,
-                blockers=details.blockers,
-                dependency_late=details.dependency_late,
-                now=now,
-            )
+            answer = read_details(session, pulse_id=pulse_id, person=user, values=values, now=now)
+            record_details(session, pulse_id=pulse_id, person=user, answer=answer, now=now)
         ack()
         refresh_prompt(services, pulse_id=pulse_id, now=now)
         refresh_home(services, user_id=user, now=now)
