@@ -87,7 +87,7 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
             },
             kpis=[
                 {
-                    "block_id": f"{Ids.KPI_BLOCK_PREFIX}{kpi.id}",
+                    "block_id": kpi_field(kpi.id or 0),
                     "name": kpi.name,
                     "unit": kpi.unit,
                     "target": kpi.target,
@@ -100,7 +100,7 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
             milestones=[
                 {
                     "id": milestone.id,
-                    "block_id": f"{Ids.EXPECTED_BLOCK_PREFIX}{milestone.id}",
+                    "block_id": expected_field(milestone.id or 0),
                     "title": milestone.title,
                     "due": milestone.due,
                     "expected_due": milestone.expected_due,
