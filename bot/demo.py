@@ -26,6 +26,7 @@ from bot.planfile.example import EXAMPLE_TIMEZONE, example_workspace, render_exa
 from bot.planfile.importer import import_plan, stored_state
 from bot.planfile.validate import validate_document
 from bot.planfile.yaml_reader import read_yaml
+from bot.problems import ProblemCode, problem
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import DependencyState, MilestoneStatus
 from templates import render_text
@@ -61,13 +62,17 @@ def _log_only_trouble(*, unless: bool) -> Iterator[None]:
         root.setLevel(level)
 
 
+class DemoProblem(ProblemCode):
+    """What can stop `planpulse demo` before it starts."""
+
+    NEEDS_SQLITE_FILE = "demo.needs_sqlite_file"  # url
+
+
 def fresh_sqlite(database_url: str) -> Engine:
     """The demo owns its database: the file is deleted and the schema created from scratch."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise UserError(
-            f"The demo needs a SQLite file URL such as sqlite:///planpulse-demo.db, not {database_url}."
-        )
+        raise UserError(problem(DemoProblem.NEEDS_SQLITE_FILE, url=database_url))
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(url.database + suffix).unlink(missing_ok=True)
     engine = make_engine(database_url)

@@ -27,19 +27,20 @@ from bot.app import create_app
 from bot.demo_text import plain_lines
 from bot.directory import sync_people
 from bot.planfile.example import WORKSPACE_FILE
-from bot.pulses.schedule import cadence, current_period, owner_zone
+from bot.pulses.schedule import cadence, current_period
 from bot.server import build_asgi_app
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway
+from bot.timezones import person_zone
 from scheduler.tick import DIRECTORY_JOB, run_once_per_period, run_tick
 from standin import StandIn, Workspace
 from standin.api import Message
 from standin.client import BotReply, SlackRequest, SlackSide
 from storage.db import session_scope
-from storage.models import Initiative, Person
-from storage.pulse_answers import latest_answer, pulses_in_message
-from storage.pulses import plan_settings, pulse_candidates
+from storage.people import person_by_id
+from storage.plan import initiative_by_id, plan_settings
+from storage.pulses import latest_answer, pulse_candidates, pulses_in_message
 from storage.reports import initiative_by_key
 from templates.ids import PulseIds
 
@@ -178,14 +179,14 @@ def pulse_moment(services: Services, now: datetime) -> DemoOwner:
     (the next cron fire in the owner's own timezone: with the default, the next Monday 09:00)."""
     with session_scope(services.engine) as session:
         initiative = initiative_by_key(session=session, key=DEMO_INITIATIVE)
-        owner = session.get(Person, initiative.owner_id) if initiative else None
+        owner = person_by_id(session=session, person_id=initiative.owner_id) if initiative else None
         plan = plan_settings(session=session)
         expression = cadence(initiative, plan) if initiative else None
         if initiative is None or owner is None or not owner.slack_id or expression is None:
             raise RuntimeError(
                 f"the example's {DEMO_INITIATIVE} has no owner in Slack or no cadence"
             )
-        tz = owner_zone(owner, plan)
+        tz = person_zone(owner.tz, plan.timezone)
         return DemoOwner(
             name=owner.name,
             slack_id=owner.slack_id,
@@ -204,7 +205,7 @@ def first_fires(services: Services, now: datetime) -> list[datetime]:
         for initiative, owner in pulse_candidates(session=session):
             expression = cadence(initiative, plan)
             if expression is not None and owner.slack_id:
-                fires.add(current_period(expression, owner_zone(owner, plan), now).end)
+                fires.add(current_period(expression, person_zone(owner.tz, plan.timezone), now).end)
     return sorted(fires)
 
 
@@ -222,8 +223,12 @@ def delivered_pulses(bot: LiveBot, tick_at: datetime, *, since: int) -> list[dic
             continue
         with session_scope(bot.services.engine) as session:
             pulses = pulses_in_message(session=session, channel_id=channel, message_ts=ts)
-            keys = [i.key for p in pulses if (i := session.get(Initiative, p.initiative_id))]
-            owner = session.get(Person, pulses[0].owner_id) if pulses else None
+            keys = [
+                i.key
+                for p in pulses
+                if (i := initiative_by_id(session=session, initiative_id=p.initiative_id))
+            ]
+            owner = person_by_id(session=session, person_id=pulses[0].owner_id) if pulses else None
         user = users.get(str(owner.slack_id)) if owner is not None else None
         if keys and user is not None:
             delivered.append(
@@ -256,7 +261,11 @@ def answer_from_dm(bot: LiveBot, user_id: str) -> dict[str, Any]:
     updated = next(m for m in bot.standin.messages(user_id) if m.ts == message["ts"])
     with session_scope(bot.services.engine) as session:
         answer = latest_answer(session=session, pulse_id=int(button["value"]))
-        by = session.get(Person, answer.answered_by_id) if answer else None
+        by = (
+            person_by_id(session=session, person_id=answer.answered_by_id)
+            if answer and answer.answered_by_id
+            else None
+        )
         recorded = (
             {"status": answer.status, "by": by.name if by else "?", "at": answer.answered_at}
             if answer

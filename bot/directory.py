@@ -17,15 +17,19 @@ from bot.services import Services
 from bot.slack.errors import SlackError, UserNotFound
 from bot.slack.gateway import SlackChannel, SlackUser
 from storage import people as queries
+from storage.alerts import open_alert_once, resolve_cleared_alerts
 from storage.db import session_scope
 from storage.models import Person
-from storage.pulses import admins, open_alert_once, plan_settings
-from templates import render_json, render_mrkdwn
+from storage.plan import (
+    active_initiatives_by_owner,
+    plan_settings,
+    set_team_channel_id,
+    teams_with_channels,
+)
+from templates import render_json, render_mrkdwn, render_text
+from templates.ids import AlertKinds
 
 log = logging.getLogger(__name__)
-
-OWNER_ALERT = "owner_unreachable"
-CHANNEL_ALERT = "channel_unreachable"
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,7 @@ class DirectoryReport:
     admins_told: int = 0
 
     def summary(self) -> str:
-        return (
-            f"{self.linked} linked, {self.refreshed} refreshed, "
-            f"{len(self.deactivated)} deactivated, {len(self.not_in_slack)} not in Slack, "
-            f"{len(self.channel_problems)} channel problem(s), {self.admins_told} admin DM(s)"
-        )
+        return render_text("text/directory_summary.txt.j2", report=self).strip()
 
 
 def sync_people(services: Services, now: datetime) -> DirectoryReport:
@@ -89,7 +89,11 @@ def resolve_new_people(services: Services, now: datetime, *, limit: int = 20) ->
     left to the daily `sync_people`, which also reports them if they own an initiative.
     """
     with session_scope(services.engine) as session:
-        pending = [(p.id, p.email) for p in queries.never_looked_up(session=session, limit=limit)]
+        pending = [
+            (p.id, p.email)
+            for p in queries.never_looked_up(session=session, limit=limit)
+            if p.id is not None
+        ]
     linked = 0
     for person_id, email in pending:
         try:
@@ -97,7 +101,7 @@ def resolve_new_people(services: Services, now: datetime, *, limit: int = 20) ->
         except UserNotFound:
             user = None
         with session_scope(services.engine) as session:
-            person = session.get(Person, person_id)
+            person = queries.person_by_id(session=session, person_id=person_id)
             if person is None or person.slack_id is not None:
                 continue
             taken = user is not None and queries.person_by_slack_id(
@@ -172,7 +176,7 @@ def _unreachable_owners(
     session: Any, unreachable: dict[int, tuple[Person, str]]
 ) -> list[UnreachableOwner]:
     """Only unreachable people who own active initiatives matter to admins."""
-    owned = queries.active_initiatives_by_owner(session=session, owner_ids=unreachable)
+    owned = active_initiatives_by_owner(session=session, owner_ids=unreachable)
     return [
         UnreachableOwner(
             person_id=person_id,
@@ -195,7 +199,7 @@ def _label(person: Person) -> str:
 def _channel_refs(session: Any) -> dict[str, list[str]]:
     """Every channel the plan names → what it is used for."""
     refs: dict[str, list[str]] = {}
-    for team in queries.teams_with_channels(session=session):
+    for team in teams_with_channels(session=session):
         refs.setdefault(str(team.channel), []).append(f"team {team.key}")
     settings = plan_settings(session=session)
     if settings.decisions_channel:
@@ -232,10 +236,8 @@ def _check_channels(
                     used_for=tuple(used_for),
                 )
             )
-    for team in queries.teams_with_channels(session=session):
-        queries.set_team_channel_id(
-            session=session, team=team, channel_id=resolved.get(str(team.channel))
-        )
+    for team in teams_with_channels(session=session):
+        set_team_channel_id(session=session, team=team, channel_id=resolved.get(str(team.channel)))
     return problems
 
 
@@ -250,29 +252,37 @@ def _alert_admins(services: Services, report: DirectoryReport, now: datetime) ->
             subject = f"person:{owner.person_id}"
             detail = {"reason": owner.reason, "initiatives": [k for k, _ in owner.initiatives]}
             if open_alert_once(
-                session=session, kind=OWNER_ALERT, subject=subject, detail=detail, now=now
+                session=session,
+                kind=AlertKinds.OWNER_UNREACHABLE,
+                subject=subject,
+                detail=detail,
+                now=now,
             ):
                 messages.append(_owner_message(owner))
         for problem in report.channel_problems:
             subject = f"channel:{problem.ref}:{problem.problem}"
             detail = {"ref": problem.ref, "problem": problem.problem}
             if open_alert_once(
-                session=session, kind=CHANNEL_ALERT, subject=subject, detail=detail, now=now
+                session=session,
+                kind=AlertKinds.CHANNEL_UNREACHABLE,
+                subject=subject,
+                detail=detail,
+                now=now,
             ):
                 messages.append(_channel_message(problem))
-        queries.resolve_cleared_alerts(
+        resolve_cleared_alerts(
             session=session,
-            kind=OWNER_ALERT,
+            kind=AlertKinds.OWNER_UNREACHABLE,
             still_open=[f"person:{o.person_id}" for o in report.unreachable_owners],
             now=now,
         )
-        queries.resolve_cleared_alerts(
+        resolve_cleared_alerts(
             session=session,
-            kind=CHANNEL_ALERT,
+            kind=AlertKinds.CHANNEL_UNREACHABLE,
             still_open=[f"channel:{p.ref}:{p.problem}" for p in report.channel_problems],
             now=now,
         )
-        recipients = [p.slack_id for p in admins(session=session) if p.slack_id]
+        recipients = [p.slack_id for p in queries.admins(session=session) if p.slack_id]
         if not recipients and messages:
             log.warning("The plan has no admin in Slack; telling its leaders instead")
             recipients = [p.slack_id for p in queries.leaders(session=session) if p.slack_id]

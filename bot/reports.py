@@ -13,6 +13,9 @@ from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
 from storage import reports as q
 from storage.models import Initiative, Kpi, Milestone, Objective, Person
+from storage.people import person_by_slack_id
+from storage.plan import plan_timezone
+from storage.pulses import pending_pulses
 
 SPARK_HISTORY = 12  # readings per sparkline: about a quarter of weekly readings
 CARD_HISTORY = 12  # readings listed on a KPI card
@@ -223,7 +226,7 @@ class HomeData:
 
 def plan_day(session: Session, now: datetime) -> tuple[str, date]:
     """The plan's timezone and today's date there: KPI trajectories and deadlines use it."""
-    tz = q.plan_timezone(session=session)
+    tz = plan_timezone(session=session)
     return tz, plan_today(now, tz)
 
 
@@ -444,7 +447,7 @@ def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) 
     word = words[0]
     if word.lower() in set(PlanSubcommand):
         sub = PlanSubcommand(word.lower())
-        person = q.person_by_slack_id(session=session, slack_id=slack_user_id)
+        person = person_by_slack_id(session=session, slack_id=slack_user_id)
         if sub is PlanSubcommand.MINE:
             return my_initiatives(session, person, now)
         if sub is PlanSubcommand.DEPS:
@@ -467,7 +470,7 @@ def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) 
 
 def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
     """What the Home tab shows one person: their initiatives, pulses, dependencies and polls."""
-    person = q.person_by_slack_id(session=session, slack_id=slack_user_id)
+    person = person_by_slack_id(session=session, slack_id=slack_user_id)
     empty_pulses: q.Page[PendingPulse] = q.Page(rows=[], total=0)
     empty_deps: q.Page[DependencyLine] = q.Page(rows=[], total=0)
     empty_polls: q.Page[OpenPoll] = q.Page(rows=[], total=0)
@@ -480,7 +483,7 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
             dependencies=empty_deps,
             polls=empty_polls,
         )
-    pulses = q.pending_pulses(session=session, person_id=person.id, now=now, limit=LIST_LIMIT)
+    pulses = pending_pulses(session=session, person_id=person.id, now=now, limit=LIST_LIMIT)
     teams = q.team_ids_of(session=session, person_id=person.id)
     polls = (
         q.open_polls(session=session, voter_id=person.id, limit=LIST_LIMIT)

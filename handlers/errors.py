@@ -16,7 +16,7 @@ from bot.errors import UserError
 from bot.services import Services
 from bot.slack.errors import SlackError
 from handlers.payload import BadPayload, optional_str
-from templates import render_json, render_mrkdwn
+from templates import Trusted, render_json, render_mrkdwn
 from templates.problems import say, say_all
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,21 @@ def _describe(error: Exception, kind: str) -> str:
     """Logs the error at the level it deserves and returns the sentence for the person."""
     if isinstance(error, UserError):
         log.info("user error on %s: %s", kind, error.message)
-        text = say_all(error.problems, "slack") if error.problems else error.message
-        return render_mrkdwn("blocks/errors/user_error.txt.j2", message=text)
+        return say_error(error)
     if isinstance(error, BadPayload):
         log.warning("malformed %s payload: %s", kind, error)
         return render_mrkdwn("blocks/errors/bad_payload.txt.j2")
     log.error("unhandled error on %s", kind, exc_info=error)
     return render_mrkdwn("blocks/errors/unexpected.txt.j2")
+
+
+def say_error(error: UserError) -> Trusted:
+    """A UserError's sentences for Slack: mrkdwn, its parameters escaped once."""
+    if error.problems:  # the catalogue escapes each parameter itself
+        text: str = Trusted(say_all(error.problems, "slack"))
+    else:
+        text = error.message
+    return Trusted(render_mrkdwn("blocks/errors/user_error.txt.j2", message=text))
 
 
 def _plain_ack(response: BoltResponse | None) -> BoltResponse | None:

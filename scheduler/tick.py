@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from bot.clock import utcnow
 from bot.errors import ConfigurationError
 from bot.services import Services
-from storage import pulses as queries
+from storage import jobs as queries
 from storage.db import session_scope
 from storage.events import forget_events
 

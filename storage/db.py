@@ -13,6 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -108,3 +109,9 @@ def database_answers(engine: Engine) -> bool:
     except OperationalError:
         return False
     return True
+
+
+def insert_or_skip(session: Session, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT DO NOTHING, on both supported databases."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

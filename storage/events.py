@@ -5,18 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from storage.db import insert_or_skip
 from storage.models import ProcessedEvent
 
 
 def claim_event(*, session: Session, event_id: str, now: datetime) -> bool:
     """Record `event_id`; False when it was already recorded (a retry, or another replica got it)."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(ProcessedEvent)
+        insert_or_skip(session, ProcessedEvent)
         .values(event_id=event_id, received_at=now)
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(col(ProcessedEvent.event_id))

@@ -1,21 +1,33 @@
-"""Queries of the people directory: plan people, their Slack profile, team channels, directory alerts."""
+"""People: plan people, their Slack profile, their roles (leader, admin) and their time away."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from storage.models import Alert, AlertState, Initiative, InitiativeStatus, Person, Team
+from storage.models import Person
 
 
 def all_people(*, session: Session) -> list[Person]:
     return list(session.exec(select(Person).order_by(col(Person.id))))
 
 
+def person_by_id(*, session: Session, person_id: int) -> Person | None:
+    return session.get(Person, person_id)
+
+
 def person_by_slack_id(*, session: Session, slack_id: str) -> Person | None:
     return session.exec(select(Person).where(col(Person.slack_id) == slack_id)).first()
+
+
+def people_by_ids(*, session: Session, person_ids: Iterable[int | None]) -> dict[int, Person]:
+    ids = sorted({pid for pid in person_ids if pid is not None})
+    if not ids:
+        return {}
+    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids))) if p.id}
 
 
 def never_looked_up(*, session: Session, limit: int) -> list[Person]:
@@ -64,70 +76,32 @@ def apply_slack_profile(
     session.add(person)
 
 
-def active_initiatives_by_owner(
-    *, session: Session, owner_ids: Iterable[int]
-) -> dict[int, list[Initiative]]:
-    """The active, unarchived initiatives each of these people owns (people owning none are absent)."""
-    ids = list(owner_ids)
-    if not ids:
-        return {}
-    statement = (
-        select(Initiative)
-        .where(
-            col(Initiative.owner_id).in_(ids),
-            col(Initiative.archived).is_(False),
-            col(Initiative.status) == InitiativeStatus.ACTIVE,
-        )
-        .order_by(col(Initiative.key))
-    )
-    owned: dict[int, list[Initiative]] = {}
-    for initiative in session.exec(statement):
-        owned.setdefault(initiative.owner_id, []).append(initiative)
-    return owned
-
-
-def teams_with_channels(*, session: Session) -> list[Team]:
-    statement = (
-        select(Team)
-        .where(col(Team.archived).is_(False), col(Team.channel).is_not(None))
-        .order_by(col(Team.key))
-    )
-    return list(session.exec(statement))
-
-
-def set_team_channel_id(*, session: Session, team: Team, channel_id: str | None) -> None:
-    if team.channel_id != channel_id:
-        team.channel_id = channel_id
-        session.add(team)
+def set_away_dates(
+    *, session: Session, person_id: int, start: date | None, end: date | None
+) -> None:
+    """Out of office from `start` to `end`, both included (None, None: not away)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise LookupError(f"no person {person_id}")
+    person.away_from, person.away_until = start, end
+    session.add(person)
+    session.flush()
 
 
 def leaders(*, session: Session) -> list[Person]:
+    """The plan's leaders who can be reached in Slack."""
+    return _reachable_with(session, col(Person.is_leader).is_(True))
+
+
+def admins(*, session: Session) -> list[Person]:
+    """The plan's admins who can be reached in Slack."""
+    return _reachable_with(session, col(Person.is_admin).is_(True))
+
+
+def _reachable_with(session: Session, role: ColumnElement[bool]) -> list[Person]:
     statement = (
         select(Person)
-        .where(
-            col(Person.is_leader).is_(True),
-            col(Person.active).is_(True),
-            col(Person.slack_id).is_not(None),
-        )
+        .where(role, col(Person.active).is_(True), col(Person.slack_id).is_not(None))
         .order_by(col(Person.id))
     )
     return list(session.exec(statement))
-
-
-def resolve_cleared_alerts(
-    *, session: Session, kind: str, still_open: Iterable[str], now: datetime
-) -> list[str]:
-    """Resolve the open alerts of `kind` whose subject is no longer a problem; their subjects."""
-    keep = set(still_open)
-    statement = select(Alert).where(col(Alert.kind) == kind, col(Alert.state) == AlertState.OPEN)
-    cleared = []
-    for alert in session.exec(statement):
-        if alert.subject in keep:
-            continue
-        alert.state = AlertState.RESOLVED
-        alert.open_key = None
-        alert.resolved_at = now
-        alert.updated_at = now
-        session.add(alert)
-        cleared.append(alert.subject)
-    return cleared

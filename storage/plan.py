@@ -1,22 +1,26 @@
-"""Plan queries and bulk writes: one query per kind of row, never one per row."""
+"""The plan: settings, teams, objectives, KPIs and readings, initiatives, milestones; bulk import writes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, delete, insert, select, text, update
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as select_rows  # typed ORM rows; `select` above reads plain tables
 
 from storage.models import (
     Dependency,
     Holiday,
     Initiative,
     InitiativeKpi,
+    InitiativeStatus,
     Kpi,
     KpiReading,
     Milestone,
+    MilestoneStatus,
     Objective,
     Person,
     PlanSettings,
@@ -160,3 +164,177 @@ def replace_holidays(*, session: Session, holidays: Sequence[dict[str, Any]]) ->
     """Holidays have no history worth keeping: the plan's list simply replaces the stored one."""
     session.execute(delete(Holiday.__table__))  # type: ignore[attr-defined]
     insert_rows(session=session, kind="holiday", rows=holidays)
+
+
+# --- settings and holidays ---------------------------------------------------------------------
+
+
+def plan_settings(*, session: Session) -> PlanSettings:
+    """The plan's settings row, or the defaults when no plan was imported yet."""
+    return session.get(PlanSettings, 1) or PlanSettings(id=1)
+
+
+def plan_timezone(*, session: Session) -> str:
+    """The plan's timezone name (resolve it with `bot.timezones`)."""
+    return plan_settings(session=session).timezone
+
+
+def holidays(*, session: Session) -> list[Holiday]:
+    return list(session.exec(select_rows(Holiday)))
+
+
+# --- teams ---------------------------------------------------------------------------------------
+
+
+def teams_with_channels(*, session: Session) -> list[Team]:
+    statement = (
+        select_rows(Team)
+        .where(col(Team.archived).is_(False), col(Team.channel).is_not(None))
+        .order_by(col(Team.key))
+    )
+    return list(session.exec(statement))
+
+
+def set_team_channel_id(*, session: Session, team: Team, channel_id: str | None) -> None:
+    if team.channel_id != channel_id:
+        team.channel_id = channel_id
+        session.add(team)
+
+
+# --- objectives and initiatives ------------------------------------------------------------------
+
+
+def initiative_by_id(*, session: Session, initiative_id: int) -> Initiative | None:
+    return session.get(Initiative, initiative_id)
+
+
+def initiatives_by_ids(*, session: Session, initiative_ids: Iterable[int]) -> dict[int, Initiative]:
+    ids = sorted(set(initiative_ids))
+    if not ids:
+        return {}
+    statement = select_rows(Initiative).where(col(Initiative.id).in_(ids))
+    return {row.id: row for row in session.exec(statement) if row.id is not None}
+
+
+def objectives_by_ids(*, session: Session, objective_ids: Iterable[int]) -> dict[int, Objective]:
+    ids = sorted(set(objective_ids))
+    if not ids:
+        return {}
+    statement = select_rows(Objective).where(col(Objective.id).in_(ids))
+    return {row.id: row for row in session.exec(statement) if row.id is not None}
+
+
+def active_initiatives_by_owner(
+    *, session: Session, owner_ids: Iterable[int]
+) -> dict[int, list[Initiative]]:
+    """The active, unarchived initiatives each of these people owns (people owning none are absent)."""
+    ids = list(owner_ids)
+    if not ids:
+        return {}
+    statement = (
+        select_rows(Initiative)
+        .where(
+            col(Initiative.owner_id).in_(ids),
+            col(Initiative.archived).is_(False),
+            col(Initiative.status) == InitiativeStatus.ACTIVE,
+        )
+        .order_by(col(Initiative.key))
+    )
+    owned: dict[int, list[Initiative]] = {}
+    for initiative in session.exec(statement):
+        owned.setdefault(initiative.owner_id, []).append(initiative)
+    return owned
+
+
+def mark_dark(*, session: Session, initiative_ids: Iterable[int], now: datetime) -> None:
+    """Flag initiatives whose owner stayed silent (kept from the first time, not moved)."""
+    ids = sorted(set(initiative_ids))
+    if ids:
+        session.connection().execute(
+            update(Initiative)
+            .where(col(Initiative.id).in_(ids), col(Initiative.dark_since).is_(None))
+            .values(dark_since=now)
+        )
+
+
+# --- KPIs and readings ---------------------------------------------------------------------------
+
+
+def linked_kpis(*, session: Session, initiative_id: int) -> list[Kpi]:
+    statement = (
+        select_rows(Kpi)
+        .join(InitiativeKpi, col(InitiativeKpi.kpi_id) == col(Kpi.id))
+        .where(InitiativeKpi.initiative_id == initiative_id, col(Kpi.archived).is_(False))
+        .order_by(col(Kpi.key))
+    )
+    return list(session.exec(statement))
+
+
+def latest_readings(*, session: Session, kpi_ids: Iterable[int]) -> dict[int, KpiReading]:
+    """The newest reading of each KPI (by as_of, then by when it was recorded)."""
+    ids = list(kpi_ids)
+    if not ids:
+        return {}
+    statement = (
+        select_rows(KpiReading)
+        .where(col(KpiReading.kpi_id).in_(ids))
+        .order_by(
+            col(KpiReading.kpi_id),
+            col(KpiReading.as_of).desc(),
+            col(KpiReading.recorded_at).desc(),
+            col(KpiReading.id).desc(),
+        )
+    )
+    newest: dict[int, KpiReading] = {}
+    for reading in session.exec(statement):
+        newest.setdefault(reading.kpi_id, reading)
+    return newest
+
+
+def save_readings(*, session: Session, readings: Sequence[KpiReading]) -> None:
+    """Append readings; a reading is never changed, a correction is a newer row for its day."""
+    if readings:
+        session.add_all(readings)
+        session.flush()
+
+
+# --- milestones ----------------------------------------------------------------------------------
+
+
+def initiative_milestones(*, session: Session, initiative_id: int) -> list[Milestone]:
+    """Every live milestone of an initiative, open ones and done ones, by due date."""
+    statement = (
+        select_rows(Milestone)
+        .where(Milestone.initiative_id == initiative_id, col(Milestone.archived).is_(False))
+        .order_by(col(Milestone.due), col(Milestone.key))
+    )
+    return list(session.exec(statement))
+
+
+def open_milestones(*, session: Session, initiative_id: int) -> list[Milestone]:
+    return [
+        milestone
+        for milestone in initiative_milestones(session=session, initiative_id=initiative_id)
+        if milestone.status == MilestoneStatus.OPEN
+    ]
+
+
+def set_expected_due(*, session: Session, milestone_id: int, expected_due: date) -> None:
+    """The owner's forecast for an open milestone; its planned `due` stays as the plan says."""
+    milestone = _milestone(session, milestone_id)
+    milestone.expected_due = expected_due
+    session.add(milestone)
+
+
+def mark_milestone_done(*, session: Session, milestone_id: int, at: datetime) -> None:
+    milestone = _milestone(session, milestone_id)
+    milestone.status = MilestoneStatus.DONE
+    milestone.completed_at = at
+    session.add(milestone)
+
+
+def _milestone(session: Session, milestone_id: int) -> Milestone:
+    milestone = session.get(Milestone, milestone_id)
+    if milestone is None:
+        raise LookupError(f"no milestone {milestone_id}")
+    return milestone

@@ -1,4 +1,4 @@
-"""Queries of pulse delivery: who is due, claiming pulses, reminders and escalations exactly once."""
+"""Pulses: the prompt rows (claimed, sent, reminded, escalated exactly once) and their answers."""
 
 from __future__ import annotations
 
@@ -7,26 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.db import insert_or_skip
 from storage.models import (
-    Alert,
-    AlertState,
-    Holiday,
     Initiative,
     InitiativeStatus,
-    JobRun,
-    Objective,
     Person,
-    PlanSettings,
     PulseAnswer,
     PulseRequest,
     PulseState,
     Team,
 )
+from storage.page import Page
 
 
 @dataclass(frozen=True)
@@ -39,19 +34,7 @@ class SentPrompt:
     at: datetime
 
 
-def _insert(session: Session, table: Any) -> Any:
-    """An INSERT that can say ON CONFLICT DO NOTHING on both supported databases."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def plan_settings(*, session: Session) -> PlanSettings:
-    """The plan's settings row, or the defaults when no plan was imported yet."""
-    return session.get(PlanSettings, 1) or PlanSettings(id=1)
-
-
-def holidays(*, session: Session) -> list[Holiday]:
-    return list(session.exec(select(Holiday)))
+# --- delivery ----------------------------------------------------------------------------------
 
 
 def pulse_candidates(*, session: Session) -> list[tuple[Initiative, Person]]:
@@ -90,7 +73,7 @@ def claim_pulses(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[Pu
     if not rows:
         return []
     statement = (
-        _insert(session, PulseRequest)
+        insert_or_skip(session, PulseRequest)
         .on_conflict_do_nothing(index_elements=["initiative_id", "period"])
         .returning(col(PulseRequest.id), col(PulseRequest.initiative_id), col(PulseRequest.period))
     )
@@ -103,16 +86,6 @@ def claim_pulses(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[Pu
         PulseRequest(id=pulse_id, **by_key[(initiative_id, period)])
         for pulse_id, initiative_id, period in result
     ]
-
-
-def pulses_by_ids(*, session: Session, pulse_ids: Iterable[int]) -> list[PulseRequest]:
-    ids = list(pulse_ids)
-    if not ids:
-        return []
-    statement = (
-        select(PulseRequest).where(col(PulseRequest.id).in_(ids)).order_by(col(PulseRequest.id))
-    )
-    return list(session.exec(statement))
 
 
 def mark_sent(*, session: Session, sent: Sequence[SentPrompt]) -> None:
@@ -201,27 +174,34 @@ def last_dm_channel(*, session: Session, owner_id: int) -> str | None:
     return session.exec(statement).first()
 
 
-def people_by_ids(*, session: Session, person_ids: Iterable[int | None]) -> dict[int, Person]:
-    ids = sorted({pid for pid in person_ids if pid is not None})
-    if not ids:
-        return {}
-    return {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids))) if p.id}
+# --- the pulse rows and their answers ----------------------------------------------------------
 
 
-def initiatives_by_ids(*, session: Session, initiative_ids: Iterable[int]) -> dict[int, Initiative]:
-    ids = sorted(set(initiative_ids))
-    if not ids:
-        return {}
-    statement = select(Initiative).where(col(Initiative.id).in_(ids))
-    return {row.id: row for row in session.exec(statement) if row.id is not None}
+def pulse_by_id(*, session: Session, pulse_id: int) -> PulseRequest | None:
+    return session.get(PulseRequest, pulse_id)
 
 
-def objectives_by_ids(*, session: Session, objective_ids: Iterable[int]) -> dict[int, Objective]:
-    ids = sorted(set(objective_ids))
-    if not ids:
-        return {}
-    statement = select(Objective).where(col(Objective.id).in_(ids))
-    return {row.id: row for row in session.exec(statement) if row.id is not None}
+def pulse_for_update(*, session: Session, pulse_id: int) -> PulseRequest | None:
+    """The pulse row, locked until commit so two clicks on it answer one after the other."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE, and its driver opens the transaction only at the first
+        # write: a no-op UPDATE takes the write lock now, before anything is read.
+        session.exec(
+            update(PulseRequest).where(col(PulseRequest.id) == pulse_id).values(id=PulseRequest.id)
+        )
+    statement = (
+        select(PulseRequest)
+        .where(PulseRequest.id == pulse_id)
+        .with_for_update()
+        # Re-read the locked row even if this session loaded it before taking the lock.
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(statement).first()
+
+
+def latest_answer(*, session: Session, pulse_id: int) -> PulseAnswer | None:
+    """The current (newest) answer of one pulse, if it has one."""
+    return latest_answers(session=session, pulse_ids=[pulse_id]).get(pulse_id)
 
 
 def latest_answers(*, session: Session, pulse_ids: Iterable[int]) -> dict[int, PulseAnswer]:
@@ -240,40 +220,85 @@ def latest_answers(*, session: Session, pulse_ids: Iterable[int]) -> dict[int, P
     return newest
 
 
-def admins(*, session: Session) -> list[Person]:
+def save_answer(*, session: Session, answer: PulseAnswer) -> int:
+    """Record a new current answer: its pulse is answered, its initiative no longer dark; its id."""
+    pulse = session.get(PulseRequest, answer.pulse_request_id)
+    if pulse is None:
+        raise LookupError(f"no pulse {answer.pulse_request_id}")
+    session.add(answer)
+    pulse.state = PulseState.ANSWERED
+    pulse.answered_at = answer.answered_at
+    session.add(pulse)
+    initiative = session.get(Initiative, pulse.initiative_id)
+    if initiative is not None:
+        initiative.dark_since = None
+        session.add(initiative)
+    session.flush()
+    assert answer.id is not None
+    return answer.id
+
+
+def pulses_in_message(*, session: Session, channel_id: str, message_ts: str) -> list[PulseRequest]:
+    """Every pulse shown in one prompt DM (an owner gets one message for several initiatives)."""
     statement = (
-        select(Person)
-        .where(
-            col(Person.is_admin).is_(True),
-            col(Person.active).is_(True),
-            col(Person.slack_id).is_not(None),
-        )
-        .order_by(col(Person.id))
+        select(PulseRequest)
+        .where(PulseRequest.channel_id == channel_id, PulseRequest.message_ts == message_ts)
+        .order_by(col(PulseRequest.id))
     )
     return list(session.exec(statement))
 
 
-def open_alert_once(
-    *, session: Session, kind: str, subject: str, detail: dict[str, Any], now: datetime
-) -> Alert | None:
-    """Open the alert (kind, subject) unless it is already open; the new row, or None."""
-    open_key = f"{kind}:{subject}"
+def _still_open(person_id: int, now: datetime) -> list[Any]:
+    """This person's pulses on live initiatives whose period has not ended at `now`."""
+    return [
+        Initiative.owner_id == person_id,
+        col(Initiative.archived).is_(False),
+        (col(PulseRequest.next_due_at).is_(None)) | (col(PulseRequest.next_due_at) > now),
+    ]
+
+
+def _unanswered() -> list[Any]:
+    return [PulseRequest.state == PulseState.SENT, col(PulseRequest.answered_at).is_(None)]
+
+
+def pending_pulses(
+    *, session: Session, person_id: int, now: datetime, limit: int
+) -> Page[tuple[PulseRequest, Initiative]]:
+    """Prompts sent to this person that wait for an answer and whose period has not ended.
+
+    The first `limit` (oldest first), and how many there are in all: `/pulse` and Home list them.
+    """
     statement = (
-        _insert(session, Alert)
-        .values(
-            kind=kind,
-            subject=subject,
-            open_key=open_key,
-            state=AlertState.OPEN,
-            opened_at=now,
-            updated_at=now,
-            detail=detail,
-        )
-        .on_conflict_do_nothing(index_elements=["open_key"])
-        .returning(col(Alert.id))
+        select(PulseRequest, Initiative)
+        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
+        .where(*_still_open(person_id, now), *_unanswered())
+        .order_by(col(PulseRequest.due_at), col(Initiative.key))
+        .limit(limit)
     )
-    inserted = session.connection().execute(statement).first()
-    return session.get(Alert, inserted[0]) if inserted else None
+    rows = [(pulse, initiative) for pulse, initiative in session.exec(statement)]
+    if len(rows) < limit:
+        return Page(rows=rows, total=len(rows))
+    count = (
+        select(func.count())
+        .select_from(PulseRequest)
+        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
+        .where(*_still_open(person_id, now), *_unanswered())
+    )
+    return Page(rows=rows, total=int(session.exec(count).one()))
+
+
+def answered_open_pulses(
+    *, session: Session, person_id: int, now: datetime, limit: int
+) -> Sequence[tuple[PulseRequest, Initiative]]:
+    """Pulses this person answered whose period has not ended: the answer can still change."""
+    statement = (
+        select(PulseRequest, Initiative)
+        .join(Initiative, col(Initiative.id) == col(PulseRequest.initiative_id))
+        .where(*_still_open(person_id, now), col(PulseRequest.answered_at).is_not(None))
+        .order_by(col(PulseRequest.answered_at).desc(), col(Initiative.key))
+        .limit(limit)
+    )
+    return list(session.exec(statement))
 
 
 # --- reminders and escalation ----------------------------------------------------------------
@@ -364,40 +389,3 @@ def unclaim_follow_up(
         .where(col(PulseRequest.id).in_(list(pulse_ids)), col(column) == now)
         .values({f"{stage}_at": None})
     )
-
-
-def mark_dark(*, session: Session, initiative_ids: Iterable[int], now: datetime) -> None:
-    """Flag initiatives whose owner stayed silent (kept from the first time, not moved)."""
-    ids = sorted(set(initiative_ids))
-    if ids:
-        session.connection().execute(
-            update(Initiative)
-            .where(col(Initiative.id).in_(ids), col(Initiative.dark_since).is_(None))
-            .values(dark_since=now)
-        )
-
-
-# --- periodic jobs ---------------------------------------------------------------------------
-
-
-def claim_job_run(*, session: Session, job: str, period: str, now: datetime) -> int | None:
-    """Claim one run of `job` for `period`; None when some process already has it."""
-    statement = (
-        _insert(session, JobRun)
-        .values(job=job, period=period, started_at=now)
-        .on_conflict_do_nothing(index_elements=["job", "period"])
-        .returning(col(JobRun.id))
-    )
-    row = session.connection().execute(statement).first()
-    return int(row[0]) if row else None
-
-
-def finish_job_run(*, session: Session, run_id: int, now: datetime) -> None:
-    session.connection().execute(
-        update(JobRun).where(col(JobRun.id) == run_id).values(finished_at=now)
-    )
-
-
-def release_job_run(*, session: Session, run_id: int) -> None:
-    """Drop a failed run's claim so a later tick tries the job again."""
-    session.connection().execute(delete(JobRun).where(col(JobRun.id) == run_id))

@@ -6,12 +6,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import Session, col, select
 
-from storage import pulse_answers
 from storage.models import (
     Decision,
     DecisionPoll,
@@ -25,7 +23,6 @@ from storage.models import (
     MilestoneStatus,
     Objective,
     Person,
-    PlanSettings,
     PollState,
     PulseAnswer,
     PulseRequest,
@@ -33,8 +30,7 @@ from storage.models import (
     TeamMember,
     Vote,
 )
-
-T = TypeVar("T")
+from storage.page import Page
 
 OPEN_DEPENDENCY_STATES = (
     DependencyState.REQUESTED,
@@ -105,14 +101,6 @@ class KpiCardData:
 
 
 @dataclass
-class Page(Generic[T]):
-    """The first rows of a list and how many there are in all, for "and N more"."""
-
-    rows: list[T]
-    total: int
-
-
-@dataclass
 class PollRow:
     poll: DecisionPoll
     milestone: Milestone
@@ -125,15 +113,6 @@ class DecisionRow:
     decision: Decision
     milestone: Milestone
     initiative: Initiative
-
-
-def plan_timezone(*, session: Session) -> str:
-    settings = session.get(PlanSettings, 1)
-    return settings.timezone if settings else "UTC"
-
-
-def person_by_slack_id(*, session: Session, slack_id: str) -> Person | None:
-    return session.exec(select(Person).where(Person.slack_id == slack_id)).first()
 
 
 # --- KPIs -------------------------------------------------------------------------------------
@@ -479,19 +458,6 @@ def open_dependencies_requested_by(
 
 
 # --- pulses, polls, decisions -----------------------------------------------------------------
-
-
-def pending_pulses(
-    *, session: Session, person_id: int, now: datetime, limit: int
-) -> Page[tuple[PulseRequest, Initiative]]:
-    """Pulses waiting for this person's answer: the ones `/pulse` lists, which they can answer."""
-    rows = list(
-        pulse_answers.pending_pulses(session=session, person_id=person_id, now=now, limit=limit)
-    )
-    total = len(rows)
-    if total == limit:
-        total = pulse_answers.count_pending_pulses(session=session, person_id=person_id, now=now)
-    return Page(rows=rows, total=total)
 
 
 def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:

@@ -43,3 +43,18 @@ class QueryIds(StrEnum):
     SHARE = "query_share"
     SHARE_BLOCK = "query_share_actions"
     HOME_VIEW = "planpulse_home"
+
+
+class MessageEvents(StrEnum):
+    """`metadata.event_type` of the bot's own posts, which lets it find them again after a crash."""
+
+    PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
+
+
+class AlertKinds(StrEnum):
+    """`alert.kind` of the admin alerts; open alerts are unique per (kind, subject)."""
+
+    # Shared by the pulse fan-out and the directory sync: one open alert per unreachable owner,
+    # whichever noticed first, so admins hear about each owner once.
+    OWNER_UNREACHABLE = "owner_unreachable"
+    CHANNEL_UNREACHABLE = "channel_unreachable"

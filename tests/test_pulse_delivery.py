@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from bot.services import Services
 from bot.slack.gateway import MessageTag, SlackGateway
 from storage import pulses as queries
 from storage.models import Alert, Person, PulseAnswer, PulseRequest, PulseState
-from templates.ids import PulseIds
+from templates.ids import MessageEvents, PulseIds
 from tests import factories
 
 MONDAY = datetime(2027, 1, 4, 18, tzinfo=UTC)  # 13:00 New York, 10:00 Los Angeles
@@ -73,7 +74,7 @@ def test_owner_with_several_initiatives_gets_one_dm(plan, services, standin):
     text = str(blocks)
     assert "Chatbot &lt;pilot&gt; &amp; co" in text  # plan text is escaped, never markup
     metadata = to_alice.params["metadata"]
-    assert metadata["event_type"] == messages.PULSE_EVENT
+    assert metadata["event_type"] == MessageEvents.PULSE_PROMPT
 
     rows = pulses(plan)
     alice_rows = [r for r in rows if r.owner_id == rows[0].owner_id]
@@ -201,7 +202,9 @@ def test_crash_after_post_is_not_resent(plan, services, standin):
         channel="UALICE",
         text="Pulse check",
         blocks=None,
-        tag=MessageTag(messages.PULSE_EVENT, {"pulse_ids": ",".join(str(r.id) for r in rows)}),
+        tag=MessageTag(
+            MessageEvents.PULSE_PROMPT, {"pulse_ids": ",".join(str(r.id) for r in rows)}
+        ),
     )
     standin.reset_calls()
 
@@ -371,7 +374,7 @@ def test_first_ever_prompt_posted_before_a_crash_is_found_through_the_opened_dm(
         channel="UALICE",
         text="Pulse check",
         blocks=None,
-        tag=MessageTag(messages.PULSE_EVENT, {"pulse_ids": str(row.id)}),
+        tag=MessageTag(MessageEvents.PULSE_PROMPT, {"pulse_ids": str(row.id)}),
     )
     standin.reset_calls()
     report = deliver_pulses(services, crash_time + CLAIM_LEASE + timedelta(minutes=1))
@@ -422,10 +425,13 @@ def test_stale_claim_that_cannot_be_checked_is_never_posted_blindly(plan, servic
 def test_a_long_fan_out_stamps_claims_when_they_happen(plan, services, standin, monkeypatch):
     # Each owner's batch takes twelve minutes (rate limits): the last claim is made well after
     # `now`, and must not look stale to a replica ticking at now + lease.
-    clock = iter(range(0, 10_000, 720))
-    monkeypatch.setattr(delivery, "elapsed_clock", lambda: float(next(clock)))
+    ticks = iter(range(0, 10_000, 720))
+
+    def clock() -> datetime:  # twelve minutes pass at every reading
+        return MONDAY + timedelta(seconds=next(ticks))
+
     monkeypatch.setattr(delivery, "OWNERS_PER_BATCH", 1)
-    deliver_pulses(services, MONDAY)
+    deliver_pulses(dataclasses.replace(services, clock=clock), MONDAY)
     stamps = sorted({(r.owner_id, r.claimed_at, r.sent_at) for r in pulses(plan)})
     (_, alice_claim, _), (_, bob_claim, bob_sent) = stamps
     assert alice_claim < bob_claim and bob_claim - MONDAY > CLAIM_LEASE

@@ -44,8 +44,7 @@ def section(n: int, *, answer: bool = False, closed: bool = False) -> dict:
         "ends": NOW,
         "closed": closed,
         "answer": {
-            "icon": ":large_green_circle:",
-            "label": "On track",
+            "status": "on_track",
             "confidence": 5,
             "by": "U0123456789",
             "at": NOW,

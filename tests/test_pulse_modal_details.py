@@ -9,15 +9,18 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from sqlmodel import Session, select
 
-from bot.errors import NotAllowed
+from bot.errors import NotAllowed, UserError
+from bot.problems import problem
+from bot.pulses.answers import record_answer
 from bot.pulses.details import (
-    InvalidDetails,
     details_view,
     loading_view,
     message_view,
     pulse_id_from,
     read_details,
 )
+from bot.pulses.rules import AnswerProblem
+from handlers.errors import field_errors, say_error
 from storage.db import session_scope
 from storage.models import PulseAnswer
 from templates.ids import PulseDetailsIds as Ids
@@ -88,8 +91,6 @@ def test_form_shows_kpis_with_unit_target_and_last_reading(engine, plan):
 
 
 def test_form_is_prefilled_with_the_current_answer(engine, plan):
-    from bot.pulses.answers import record_answer
-
     with session_scope(engine) as session:
         record_answer(
             session,
@@ -120,7 +121,9 @@ def test_form_refused_to_someone_else(engine, plan):
 
 def test_small_views_are_valid():
     valid_view(loading_view(123456789))
-    valid_view(message_view("Only the owner of <!channel> & co can answer." * 200))
+    refused = NotAllowed(problem(AnswerProblem.NOT_OWNER, initiative="<!channel> & co" * 200))
+    view = valid_view(message_view(say_error(refused)))
+    assert "<!channel>" not in str(view) and "&lt;!channel&gt; &amp; co" in str(view)
 
 
 def state(
@@ -178,7 +181,7 @@ def state(
         ({"expected": "2027-02-30"}, "expected", "Pick a date"),
         ({"expected": "2027-02-01", "done": ["ready"]}, "expected", "not both"),
         ({"status": None}, "status", "Choose"),
-        ({"confidence": "7"}, "confidence", "1 to 5"),
+        ({"confidence": "7"}, "confidence", "1 (low) to 5 (high)"),
     ],
 )
 def test_invalid_input_is_a_field_error(engine, plan, fields, block, message):
@@ -188,7 +191,7 @@ def test_invalid_input_is_a_field_error(engine, plan, fields, block, message):
         "status": Ids.STATUS_BLOCK,
         "confidence": Ids.CONFIDENCE_BLOCK,
     }[block]
-    with pytest.raises(InvalidDetails) as caught, session_scope(engine) as session:
+    with pytest.raises(UserError) as caught, session_scope(engine) as session:
         read_details(
             session,
             pulse_id=plan["pulse"],
@@ -196,14 +199,15 @@ def test_invalid_input_is_a_field_error(engine, plan, fields, block, message):
             values=state(plan, **fields),
             now=TUESDAY,
         )
-    assert list(caught.value.errors) == [block_id]
-    assert message in caught.value.errors[block_id]
+    errors = field_errors(caught.value)  # what the modal shows, each under its block
+    assert list(errors) == [block_id]
+    assert message in errors[block_id]
     with Session(engine) as session:
         assert session.exec(select(PulseAnswer)).all() == []
 
 
 def test_every_bad_field_is_reported_at_once(engine, plan):
-    with pytest.raises(InvalidDetails) as caught, session_scope(engine) as session:
+    with pytest.raises(UserError) as caught, session_scope(engine) as session:
         read_details(
             session,
             pulse_id=plan["pulse"],
@@ -211,7 +215,7 @@ def test_every_bad_field_is_reported_at_once(engine, plan):
             values=state(plan, kpi="abc", expected="2020-01-01"),
             now=TUESDAY,
         )
-    assert set(caught.value.errors) == {
+    assert set(field_errors(caught.value)) == {
         f"{Ids.KPI_BLOCK_PREFIX}{plan['kpi']}",
         f"{Ids.EXPECTED_BLOCK_PREFIX}{plan['ready']}",
     }
@@ -262,12 +266,65 @@ def test_today_is_not_in_the_past(engine, plan):
     assert details.milestone_updates == {plan["ready"]: date(2026, 11, 24)}
 
 
+@pytest.mark.parametrize(
+    ("typed", "given", "code"),
+    [
+        ({"status": "great"}, lambda ids: {"status": "great"}, AnswerProblem.STATUS_CHOICE),
+        ({"confidence": "9"}, lambda ids: {"confidence": 9}, AnswerProblem.CONFIDENCE_RANGE),
+        (
+            {"kpi": "inf"},
+            lambda ids: {"kpi_values": {ids["kpi"]: float("inf")}},
+            AnswerProblem.NOT_FINITE,
+        ),
+        (
+            {"expected": "2026-11-23"},
+            lambda ids: {"milestone_updates": {ids["ready"]: date(2026, 11, 23)}},
+            AnswerProblem.DATE_IN_PAST,
+        ),
+        (
+            {"blockers": "x" * 3001},
+            lambda ids: {"blockers": "x" * 3001},
+            AnswerProblem.BLOCKERS_TOO_LONG,
+        ),
+    ],
+)
+def test_the_modal_and_the_core_apply_the_same_rule(engine, plan, typed, given, code):
+    # One rule, two callers: the problem (its code and its block) is the same either way.
+    with pytest.raises(UserError) as from_modal, session_scope(engine) as session:
+        read_details(
+            session,
+            pulse_id=plan["pulse"],
+            person="UOWNER",
+            values=state(plan, **typed),
+            now=TUESDAY,
+        )
+    fields = {"status": "on_track", **given(plan)}
+    with pytest.raises(UserError) as from_core, session_scope(engine) as session:
+        record_answer(session, pulse_id=plan["pulse"], person="UOWNER", now=TUESDAY, **fields)
+    assert [(p.code, p.field) for p in from_modal.value.problems] == [
+        (p.code, p.field) for p in from_core.value.problems
+    ]
+    assert [p.code for p in from_core.value.problems] == [code]
+
+
+def test_a_refusal_is_shown_on_the_forms_first_field(engine, plan):
+    with pytest.raises(NotAllowed) as caught, session_scope(engine) as session:
+        read_details(
+            session, pulse_id=plan["pulse"], person="USOMEONE", values=state(plan), now=TUESDAY
+        )
+    errors = field_errors(caught.value)
+    assert list(errors) == [Ids.STATUS_BLOCK]
+    assert (
+        errors[Ids.STATUS_BLOCK]
+        == "Only the owner of Portal &lt;beta&gt; &amp; co can answer its pulse check."
+    )
+
+
 @pytest.mark.parametrize("metadata", [None, "", "{}", '{"pulse_id": "1"}', "not json"])
 def test_unreadable_metadata_is_a_plain_error(metadata):
-    from bot.errors import UserError
-
-    with pytest.raises(UserError, match="out of date"):
+    with pytest.raises(UserError) as caught:
         pulse_id_from(metadata)
+    assert "out of date" in say_error(caught.value)
 
 
 def test_form_stays_within_modal_limits_for_a_huge_initiative(engine):

@@ -18,9 +18,9 @@ from bot.planfile.importer import import_plan
 from bot.planfile.validate import load_plan
 from bot.pulses.away import clear_away, set_away
 from bot.pulses.delivery import deliver_pulses
-from bot.pulses.messages import PULSE_EVENT
 from standin.workspace import User
 from storage.models import Initiative, PulseRequest
+from templates.ids import MessageEvents
 
 PLAN = """\
 organization: Harbor Insurance
@@ -63,7 +63,7 @@ def prompted(standin) -> list[str]:
     return [
         c.params["channel"]
         for c in standin.calls("chat.postMessage")
-        if c.ok and (c.params.get("metadata") or {}).get("event_type") == PULSE_EVENT
+        if c.ok and (c.params.get("metadata") or {}).get("event_type") == MessageEvents.PULSE_PROMPT
     ]
 
 

@@ -18,6 +18,7 @@ from storage.models import (
     PulseRequest,
     Vote,
 )
+from storage.people import person_by_slack_id
 from tests import factories as f
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -327,7 +328,7 @@ def test_home_data_for_an_owner_a_leader_and_a_stranger(engine, plan):
         )
         session.add_all([poll, closed])
         session.flush()
-        cio = q.person_by_slack_id(session=session, slack_id="UCIO")
+        cio = person_by_slack_id(session=session, slack_id="UCIO")
         session.add(Vote(poll_id=poll.id, voter_id=cio.id, option="delay", voted_at=NOW))
         session.commit()
         alice = r.home_data(session, "UALICE", NOW)

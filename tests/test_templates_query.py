@@ -8,7 +8,8 @@ import pytest
 
 from bot import reports as r
 from bot.kpis import Health
-from storage.reports import LastPulse, Page, Reading
+from storage.page import Page
+from storage.reports import LastPulse, Reading
 from templates import answers as a
 from tests.query_fixtures import (
     HOSTILE,

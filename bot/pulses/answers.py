@@ -1,23 +1,35 @@
-"""Recording an owner's answer to a pulse: who may answer, until when, and what it changes in the plan."""
+"""Recording an owner's answer to a pulse: who may answer, until when, and what it changes in the plan.
+
+`record_answer` is check (who, until when, `rules.answer_problems`) → changes (what the answer
+writes, computed from what is stored) → save (storage/ writes it, with its audit entries).
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 from sqlmodel import Session
 
 from bot import audit
 from bot.errors import NotAllowed, NotFound, UserError
+from bot.problems import problem
 from bot.pulses.messages import prompt_message
+from bot.pulses.rules import (
+    DONE,
+    Answer,
+    AnswerContext,
+    AnswerProblem,
+    MilestoneUpdate,
+    answer_problems,
+)
 from bot.services import Services
 from bot.slack.errors import SlackError
-from storage import pulse_answers as queries
+from bot.timezones import local_date, person_zone
+from storage import people, plan, pulses
 from storage.db import session_scope
 from storage.models import (
     Initiative,
@@ -27,16 +39,10 @@ from storage.models import (
     Person,
     PulseAnswer,
     PulseRequest,
-    PulseState,
-    PulseStatus,
 )
 
 log = logging.getLogger(__name__)
 
-DONE: Literal["done"] = "done"
-MilestoneUpdate = date | Literal["done"]
-CONFIDENCE_RANGE = range(1, 6)
-BLOCKERS_MAX = 3000
 # Within a message's 50 blocks: two per pending pulse, one per answered pulse, a few headings.
 PENDING_LIMIT = 20
 ANSWERED_LIMIT = 5
@@ -71,16 +77,7 @@ class MyPulses:
     answered: list[ListedPulse]
 
 
-def local_today(session: Session, person: Person, now: datetime) -> date:
-    """The owner's calendar day at `now`: their Slack timezone, else the plan's, else UTC."""
-    for name in (person.tz, queries.plan_timezone(session=session)):
-        if not name:
-            continue
-        try:
-            return now.astimezone(ZoneInfo(name)).date()
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("Unknown timezone %r for person %s; trying the next one", name, person.id)
-    return now.date()
+# --- check ------------------------------------------------------------------------------------
 
 
 def check_can_answer(
@@ -88,23 +85,49 @@ def check_can_answer(
 ) -> tuple[PulseRequest, Initiative, Person]:
     """The pulse, its initiative and the answering owner; raises a UserError for anyone else or too late."""
     pulse = (
-        queries.pulse_for_update(session=session, pulse_id=pulse_id)
+        pulses.pulse_for_update(session=session, pulse_id=pulse_id)
         if lock
-        else session.get(PulseRequest, pulse_id)
+        else pulses.pulse_by_id(session=session, pulse_id=pulse_id)
     )
     if pulse is None:
-        raise NotFound("That pulse check no longer exists.")
-    initiative = session.get(Initiative, pulse.initiative_id)
-    owner = session.get(Person, initiative.owner_id) if initiative is not None else None
+        raise NotFound(problem(AnswerProblem.PULSE_GONE))
+    initiative = plan.initiative_by_id(session=session, initiative_id=pulse.initiative_id)
+    owner = (
+        people.person_by_id(session=session, person_id=initiative.owner_id)
+        if initiative is not None
+        else None
+    )
     if initiative is None or owner is None or owner.slack_id != person:
-        title = initiative.title if initiative is not None else "this initiative"
-        raise NotAllowed(f"Only the owner of {title} can answer its pulse check.")
+        title = initiative.title if initiative is not None else None
+        raise NotAllowed(problem(AnswerProblem.NOT_OWNER, initiative=title))
     if pulse.next_due_at is not None and now >= pulse.next_due_at:
-        raise UserError(
-            f"The pulse check for {initiative.title} closed when its period ended; "
-            "answer the current one instead."
-        )
+        raise UserError(problem(AnswerProblem.PERIOD_CLOSED, initiative=initiative.title))
     return pulse, initiative, owner
+
+
+def answer_context(
+    session: Session, initiative: Initiative, owner: Person, now: datetime
+) -> AnswerContext:
+    """What the rules check an answer against, as stored now."""
+    assert initiative.id is not None
+    kpis = plan.linked_kpis(session=session, initiative_id=initiative.id)
+    milestones = plan.initiative_milestones(session=session, initiative_id=initiative.id)
+    return AnswerContext(
+        initiative=initiative,
+        kpis={kpi.id: kpi for kpi in kpis if kpi.id is not None},
+        milestones={m.id: m for m in milestones if m.id is not None},
+        today=local_date(now, person_zone(owner.tz, plan.plan_timezone(session=session))),
+    )
+
+
+def check_answer(answer: Answer, context: AnswerContext) -> None:
+    """Raises a UserError naming everything wrong with `answer` (each problem at its modal block)."""
+    problems = answer_problems(answer, context)
+    if problems:
+        raise UserError(*problems)
+
+
+# --- record -----------------------------------------------------------------------------------
 
 
 def record_answer(
@@ -125,20 +148,22 @@ def record_answer(
     Repeating the current answer exactly (a double click, a retried request) writes nothing, so
     it cannot change the outcome. KPI values are keyed by KPI id, milestone updates by milestone id.
     """
-    return _record(
-        session,
-        pulse_id=pulse_id,
-        person=person,
+    answer = Answer(
         status=status,
-        details=_Details(
-            confidence=confidence,
-            kpi_values=dict(kpi_values or {}),
-            milestone_updates=dict(milestone_updates or {}),
-            blockers=blockers,
-            dependency_late=dependency_late,
-        ),
-        now=now,
+        confidence=confidence,
+        kpi_values=dict(kpi_values or {}),
+        milestone_updates=dict(milestone_updates or {}),
+        blockers=blockers,
+        dependency_late=dependency_late,
     )
+    return _record(session, pulse_id=pulse_id, person=person, given=answer, now=now)
+
+
+def record_details(
+    session: Session, *, pulse_id: int, person: str, answer: Answer, now: datetime
+) -> RecordedAnswer:
+    """Record the answer the "Add details" modal read (`details.read_details`)."""
+    return _record(session, pulse_id=pulse_id, person=person, given=answer, now=now)
 
 
 def record_status(
@@ -149,29 +174,7 @@ def record_status(
     The new answer row repeats the current one's confidence, blockers and late-dependency flag;
     its KPI readings and milestone changes are rows of their own and stay untouched.
     """
-    return _record(session, pulse_id=pulse_id, person=person, status=status, details=None, now=now)
-
-
-@dataclass(frozen=True)
-class _Details:
-    """Everything of an answer but its status."""
-
-    confidence: int | None = None
-    kpi_values: dict[int, float] = field(default_factory=dict)
-    milestone_updates: dict[int, MilestoneUpdate] = field(default_factory=dict)
-    blockers: str | None = None
-    dependency_late: bool = False
-
-    @classmethod
-    def kept_from(cls, answer: PulseAnswer | None) -> _Details:
-        """The answer's own fields; its readings and milestone changes are already recorded."""
-        if answer is None:
-            return cls()
-        return cls(
-            confidence=answer.confidence,
-            blockers=answer.blockers,
-            dependency_late=answer.dependency_late,
-        )
+    return _record(session, pulse_id=pulse_id, person=person, given=status, now=now)
 
 
 def _record(
@@ -179,123 +182,138 @@ def _record(
     *,
     pulse_id: int,
     person: str,
-    status: str,
-    details: _Details | None,  # None: a quick button, the current answer's details stay
+    given: Answer | str,  # a bare status: a quick button, the current answer's details stay
     now: datetime,
 ) -> RecordedAnswer:
     pulse, initiative, owner = check_can_answer(
         session, pulse_id=pulse_id, person=person, now=now, lock=True
     )
-    assert pulse.id is not None and initiative.id is not None and owner.id is not None
+    assert pulse.id is not None
     # Read under the pulse row's lock, so details being saved by another click are not lost.
-    previous = queries.latest_answer(session=session, pulse_id=pulse.id)
-    quick = details is None
-    if details is None:
-        details = _Details.kept_from(previous)
-    confidence, dependency_late = details.confidence, details.dependency_late
-    _check_fields(status, confidence, details.blockers)
-    blockers = details.blockers.strip() or None if details.blockers is not None else None
-    today = local_today(session, owner, now)
-    actor = f"slack:{person}"
+    previous = pulses.latest_answer(session=session, pulse_id=pulse.id)
+    answer = _kept_details(given, previous) if isinstance(given, str) else given
+    context = answer_context(session, initiative, owner, now)
+    check_answer(answer, context)
+    latest = plan.latest_readings(session=session, kpi_ids=answer.kpi_values)
+    changes = answer_changes(
+        answer,
+        context,
+        pulse=pulse,
+        owner=owner,
+        previous=previous,
+        latest_readings=latest,
+        quick=isinstance(given, str),
+        now=now,
+    )
+    if changes.answer is None:
+        assert previous is not None and previous.id is not None
+        return RecordedAnswer(pulse_id=pulse.id, answer_id=previous.id, created=False)
+    answer_id = save_changes(session, changes, actor=f"slack:{person}", now=now)
+    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer_id, created=True)
 
-    readings = _new_readings(session, initiative, owner, details.kpi_values, today, now)
-    milestone_changes = _milestone_changes(session, initiative, details.milestone_updates, today)
 
-    answer_fields: dict[str, Any] = {
-        "status": status,
-        "confidence": confidence,
-        "blockers": blockers,
-        "dependency_late": dependency_late,
+def _kept_details(status: str, previous: PulseAnswer | None) -> Answer:
+    """A new status with the current answer's own fields (its readings and milestones are rows)."""
+    if previous is None:
+        return Answer(status=status)
+    return Answer(
+        status=status,
+        confidence=previous.confidence,
+        blockers=previous.blockers,
+        dependency_late=previous.dependency_late,
+    )
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MilestoneChange:
+    milestone_id: int
+    update: MilestoneUpdate  # a new expected date, or done
+
+
+@dataclass(frozen=True)
+class AnswerChanges:
+    """What recording an answer writes; `answer` is None when it repeats the current one exactly."""
+
+    answer: PulseAnswer | None
+    readings: list[KpiReading]
+    milestones: list[MilestoneChange]
+    audit: list[audit.Change]
+
+
+def answer_changes(
+    answer: Answer,
+    context: AnswerContext,
+    *,
+    pulse: PulseRequest,
+    owner: Person,
+    previous: PulseAnswer | None,
+    latest_readings: Mapping[int, KpiReading],
+    quick: bool,
+    now: datetime,
+) -> AnswerChanges:
+    """The rows a checked answer adds or changes, and the audit entries that say so."""
+    assert pulse.id is not None and owner.id is not None
+    fields: dict[str, Any] = {
+        "status": answer.status,
+        "confidence": answer.confidence,
+        # Whitespace is no blocker: stored stripped, or not at all.
+        "blockers": answer.blockers.strip() or None if answer.blockers is not None else None,
+        "dependency_late": answer.dependency_late,
     }
+    readings = _new_readings(answer, context, owner, latest_readings, now)
+    milestones = _milestone_changes(answer, context)
     unchanged = (
         previous is not None
         and previous.answered_by_id == owner.id
-        and _answer_fields(previous) == answer_fields
+        and _answer_fields(previous) == fields
     )
-    if unchanged and not readings and not milestone_changes:
-        assert previous is not None and previous.id is not None
-        return RecordedAnswer(pulse_id=pulse.id, answer_id=previous.id, created=False)
+    if unchanged and not readings and not milestones:
+        return AnswerChanges(answer=None, readings=[], milestones=[], audit=[])
 
-    answer = PulseAnswer(
-        pulse_request_id=pulse.id,
-        answered_by_id=owner.id,
-        answered_at=now,
-        status=status,
-        confidence=confidence,
-        blockers=blockers,
-        dependency_late=dependency_late,
-    )
-    queries.add_row(session=session, row=answer)
-    pulse.state = PulseState.ANSWERED
-    pulse.answered_at = now
-    initiative.dark_since = None
-    session.add_all([pulse, initiative])
-
-    for reading, kpi_key in readings:
-        queries.add_row(session=session, row=reading)
-        audit.record(
-            session,
-            actor=actor,
-            action="reading",
-            entity="kpi",
-            entity_key=kpi_key,
-            before=None,
-            after={"value": reading.value, "as_of": reading.as_of.isoformat(), "source": "pulse"},
-            now=now,
+    entries = [
+        audit.Change(
+            "reading",
+            "kpi",
+            context.kpis[reading.kpi_id].key,
+            None,
+            {"value": reading.value, "as_of": reading.as_of.isoformat(), "source": "pulse"},
         )
-    for milestone, update in milestone_changes:
-        before = _milestone_state(milestone)
-        if isinstance(update, date):
-            milestone.expected_due = update
-        else:
-            milestone.status = MilestoneStatus.DONE
-            milestone.completed_at = now
-        session.add(milestone)
-        audit.record(
-            session,
-            actor=actor,
-            action="update",
-            entity="milestone",
-            entity_key=milestone.key,
-            before=before,
-            after=_milestone_state(milestone),
-            now=now,
+        for reading in readings
+    ]
+    for change in milestones:
+        milestone = context.milestones[change.milestone_id]
+        entries.append(
+            audit.Change(
+                "update",
+                "milestone",
+                milestone.key,
+                _milestone_state(milestone),
+                _milestone_state(milestone, change.update, now),
+            )
         )
     if quick:  # the status is all that was given, and all that changed
-        audit_before = {"status": previous.status} if previous is not None else None
-        audit_after: dict[str, Any] = {"status": status}
+        before = {"status": previous.status} if previous is not None else None
+        after: dict[str, Any] = {"status": answer.status}
     else:
-        audit_before = _answer_fields(previous) if previous is not None else None
-        audit_after = {
-            **answer_fields,
-            "kpi_values": {key: reading.value for reading, key in readings},
+        before = _answer_fields(previous) if previous is not None else None
+        after = {
+            **fields,
+            "kpi_values": {context.kpis[r.kpi_id].key: r.value for r in readings},
             "milestones": {
-                milestone.key: update.isoformat() if isinstance(update, date) else DONE
-                for milestone, update in milestone_changes
+                context.milestones[c.milestone_id].key: c.update.isoformat()
+                if isinstance(c.update, date)
+                else DONE
+                for c in milestones
             },
         }
-    audit.record(
-        session,
-        actor=actor,
-        action="answer",
-        entity="pulse",
-        entity_key=f"{initiative.key}@{pulse.period}",
-        before=audit_before,
-        after=audit_after,
-        now=now,
+    entries.append(
+        audit.Change("answer", "pulse", f"{context.initiative.key}@{pulse.period}", before, after)
     )
-    session.flush()
-    assert answer.id is not None
-    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer.id, created=True)
-
-
-def _check_fields(status: str, confidence: int | None, blockers: str | None) -> None:
-    if status not in set(PulseStatus):
-        raise UserError("Choose on track, at risk or off track.")
-    if confidence is not None and confidence not in CONFIDENCE_RANGE:
-        raise UserError("Confidence goes from 1 (low) to 5 (high).")
-    if blockers is not None and len(blockers) > BLOCKERS_MAX:
-        raise UserError(f"Keep the blockers under {BLOCKERS_MAX} characters.")
+    row = PulseAnswer(pulse_request_id=pulse.id, answered_by_id=owner.id, answered_at=now, **fields)
+    return AnswerChanges(answer=row, readings=readings, milestones=milestones, audit=entries)
 
 
 def _answer_fields(answer: PulseAnswer) -> dict[str, Any]:
@@ -308,109 +326,107 @@ def _answer_fields(answer: PulseAnswer) -> dict[str, Any]:
 
 
 def _new_readings(
-    session: Session,
-    initiative: Initiative,
+    answer: Answer,
+    context: AnswerContext,
     owner: Person,
-    kpi_values: Mapping[int, float],
-    today: date,
+    latest: Mapping[int, KpiReading],
     now: datetime,
-) -> list[tuple[KpiReading, str]]:
+) -> list[KpiReading]:
     """Readings to append: a value equal to today's pulse reading is a repeat, not a new fact."""
-    if not kpi_values:
-        return []
-    assert initiative.id is not None
-    linked = {
-        kpi.id: kpi for kpi in queries.linked_kpis(session=session, initiative_id=initiative.id)
-    }
-    latest = queries.latest_readings(session=session, kpi_ids=kpi_values)
     readings = []
-    for kpi_id, value in kpi_values.items():
-        kpi = linked.get(kpi_id)
-        if kpi is None:
-            raise UserError(f"That KPI is not linked to {initiative.title}.")
-        if not math.isfinite(value):
-            raise UserError(f"The value for {kpi.name} must be a finite number.")
+    for kpi_id, value in answer.kpi_values.items():
         last = latest.get(kpi_id)
         if (
             last is not None
             and last.source == "pulse"
-            and last.as_of == today
+            and last.as_of == context.today
             and last.value == value
         ):
             continue
-        reading = KpiReading(
-            kpi_id=kpi_id,
-            value=value,
-            as_of=today,
-            source="pulse",
-            recorded_by_id=owner.id,
-            recorded_at=now,
+        readings.append(
+            KpiReading(
+                kpi_id=kpi_id,
+                value=value,
+                as_of=context.today,
+                source="pulse",
+                recorded_by_id=owner.id,
+                recorded_at=now,
+            )
         )
-        readings.append((reading, kpi.key))
     return readings
 
 
-def _milestone_changes(
-    session: Session,
-    initiative: Initiative,
-    updates: Mapping[int, MilestoneUpdate],
-    today: date,
-) -> list[tuple[Milestone, MilestoneUpdate]]:
+def _milestone_changes(answer: Answer, context: AnswerContext) -> list[MilestoneChange]:
     """Updates that change something; marking a done milestone done again is a repeat."""
-    if not updates:
-        return []
-    assert initiative.id is not None
-    milestones = {
-        m.id: m for m in queries.initiative_milestones(session=session, initiative_id=initiative.id)
-    }
-    changes: list[tuple[Milestone, MilestoneUpdate]] = []
-    for milestone_id, update in updates.items():
-        milestone = milestones.get(milestone_id)
-        if milestone is None:
-            raise UserError(f"That milestone is not part of {initiative.title}.")
-        if not isinstance(update, date):
-            if milestone.status != MilestoneStatus.DONE:
-                changes.append((milestone, DONE))
-            continue
-        if milestone.status != MilestoneStatus.OPEN:
-            raise UserError(f"{milestone.title} is already {milestone.status}.")
-        if update < today:
-            raise UserError(f"The expected date for {milestone.title} is in the past.")
-        if milestone.expected_due != update:
-            changes.append((milestone, update))
+    changes = []
+    for milestone_id, update in answer.milestone_updates.items():
+        milestone = context.milestones[milestone_id]
+        repeat = (
+            milestone.expected_due == update
+            if isinstance(update, date)
+            else milestone.status == MilestoneStatus.DONE
+        )
+        if not repeat:
+            changes.append(MilestoneChange(milestone_id, update))
     return changes
 
 
-def _milestone_state(milestone: Milestone) -> dict[str, Any]:
+def _milestone_state(
+    milestone: Milestone, update: MilestoneUpdate | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The milestone as stored, or as it will be once `update` is saved (done at `now`)."""
+    status, expected, completed = milestone.status, milestone.expected_due, milestone.completed_at
+    if isinstance(update, date):
+        expected = update
+    elif update == DONE:
+        status, completed = MilestoneStatus.DONE, now
     return {
-        "status": milestone.status,
-        "expected_due": milestone.expected_due.isoformat() if milestone.expected_due else None,
-        "completed_at": milestone.completed_at.isoformat() if milestone.completed_at else None,
+        "status": status,
+        "expected_due": expected.isoformat() if expected else None,
+        "completed_at": completed.isoformat() if completed else None,
     }
+
+
+# --- save -------------------------------------------------------------------------------------
+
+
+def save_changes(session: Session, changes: AnswerChanges, *, actor: str, now: datetime) -> int:
+    """Write what `answer_changes` computed, in the caller's transaction; the new answer's id."""
+    assert changes.answer is not None
+    answer_id = pulses.save_answer(session=session, answer=changes.answer)
+    plan.save_readings(session=session, readings=changes.readings)
+    for change in changes.milestones:
+        if isinstance(change.update, date):
+            plan.set_expected_due(
+                session=session, milestone_id=change.milestone_id, expected_due=change.update
+            )
+        else:
+            plan.mark_milestone_done(session=session, milestone_id=change.milestone_id, at=now)
+    audit.record_many(session, actor=actor, now=now, changes=changes.audit)
+    return answer_id
+
+
+# --- what the owner sees ----------------------------------------------------------------------
 
 
 def pulses_of(session: Session, *, person: str, now: datetime) -> MyPulses:
     """`person`'s open pulses: sent and unanswered (with a count), and answered but still changeable."""
-    row = queries.person_by_slack_id(session=session, slack_id=person)
+    row = people.person_by_slack_id(session=session, slack_id=person)
     if row is None or row.id is None:
         return MyPulses(pending=[], total_pending=0, answered=[])
-    pending = [
-        _listed(pulse, initiative, None)
-        for pulse, initiative in queries.pending_pulses(
-            session=session, person_id=row.id, now=now, limit=PENDING_LIMIT
-        )
-    ]
-    total = len(pending)
-    if total == PENDING_LIMIT:
-        total = queries.count_pending_pulses(session=session, person_id=row.id, now=now)
+    pending = pulses.pending_pulses(session=session, person_id=row.id, now=now, limit=PENDING_LIMIT)
     answered = [
-        _listed(pulse, initiative, queries.latest_answer(session=session, pulse_id=pulse.id))
-        for pulse, initiative in queries.answered_open_pulses(
+        _listed(pulse, initiative, pulses.latest_answer(session=session, pulse_id=pulse.id))
+        for pulse, initiative in pulses.answered_open_pulses(
             session=session, person_id=row.id, now=now, limit=ANSWERED_LIMIT
         )
         if pulse.id is not None
     ]
-    return MyPulses(pending=pending, total_pending=total, answered=answered)
+    return MyPulses(
+        pending=[_listed(pulse, initiative, None) for pulse, initiative in pending.rows],
+        total_pending=pending.total,
+        answered=answered,
+    )
 
 
 def _listed(pulse: PulseRequest, initiative: Initiative, answer: PulseAnswer | None) -> ListedPulse:
@@ -433,12 +449,12 @@ def refresh_prompt(services: Services, *, pulse_id: int, now: datetime) -> bool:
     lost (it is logged, and the next answer or `/pulse` shows the truth).
     """
     with session_scope(services.engine) as session:
-        pulse = session.get(PulseRequest, pulse_id)
+        pulse = pulses.pulse_by_id(session=session, pulse_id=pulse_id)
         if pulse is None or not pulse.channel_id or not pulse.message_ts:
             return False
         channel, ts = pulse.channel_id, pulse.message_ts
-        pulses = queries.pulses_in_message(session=session, channel_id=channel, message_ts=ts)
-        text, blocks = prompt_message(session, pulses, now)
+        shown = pulses.pulses_in_message(session=session, channel_id=channel, message_ts=ts)
+        text, blocks = prompt_message(session, shown, now)
     try:
         services.slack.update_message(channel=channel, ts=ts, text=text, blocks=blocks)
     except SlackError as exc:

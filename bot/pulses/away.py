@@ -9,9 +9,20 @@ from sqlmodel import Session
 
 from bot import audit
 from bot.errors import NotFound, UserError
-from bot.pulses.answers import local_today
-from storage import pulse_answers as queries
+from bot.problems import ProblemCode, problem
+from bot.timezones import local_date, person_zone
+from storage import people as queries
 from storage.models import Person
+from storage.plan import plan_timezone
+
+
+class AwayProblem(ProblemCode):
+    """What can be wrong with `/pulse away` and `/pulse back`."""
+
+    NOT_A_DATE = "away.not_a_date"  # text
+    START_AFTER_END = "away.start_after_end"  # start, end
+    END_IN_PAST = "away.end_in_past"  # end
+    NOT_IN_PLAN = "away.not_in_plan"
 
 
 @dataclass(frozen=True)
@@ -27,9 +38,7 @@ def parse_day(text: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise UserError(
-            f"{text} is not a date; write it as YYYY-MM-DD, for example 2027-01-04."
-        ) from None
+        raise UserError(problem(AwayProblem.NOT_A_DATE, text=text)) from None
 
 
 def set_away(
@@ -39,10 +48,10 @@ def set_away(
     row = _person(session, person)
     start, end = parse_day(start_text), parse_day(end_text)
     if start > end:
-        raise UserError(f"The first day ({start}) comes after the last day ({end}).")
-    today = local_today(session, row, now)
+        raise UserError(problem(AwayProblem.START_AFTER_END, start=start, end=end))
+    today = _today(session, row, now)
     if end < today:
-        raise UserError(f"{end} is already in the past; the last day must be today or later.")
+        raise UserError(problem(AwayProblem.END_IN_PAST, end=end))
     return _change(session, row, AwayDates(start, end), actor=person, now=now)
 
 
@@ -50,7 +59,7 @@ def clear_away(session: Session, *, person: str, now: datetime) -> AwayDates:
     """End `person`'s time away; returns the dates that were set (both None if there were none)."""
     row = _person(session, person)
     previous = AwayDates(row.away_from, row.away_until)
-    _change(session, row, _ended(previous, local_today(session, row, now)), actor=person, now=now)
+    _change(session, row, _ended(previous, _today(session, row, now)), actor=person, now=now)
     return previous
 
 
@@ -67,10 +76,14 @@ def _ended(away: AwayDates, today: date) -> AwayDates:
     return AwayDates(away.start, today - timedelta(days=1))
 
 
+def _today(session: Session, row: Person, now: datetime) -> date:
+    return local_date(now, person_zone(row.tz, plan_timezone(session=session)))
+
+
 def _person(session: Session, slack_id: str) -> Person:
     row = queries.person_by_slack_id(session=session, slack_id=slack_id)
     if row is None:
-        raise NotFound("You are not in the plan, so there are no pulse checks to pause.")
+        raise NotFound(problem(AwayProblem.NOT_IN_PLAN))
     return row
 
 
@@ -81,8 +94,8 @@ def _change(
     after = _as_dict(dates)
     if before == after:
         return dates
-    row.away_from, row.away_until = dates.start, dates.end
-    session.add(row)
+    assert row.id is not None
+    queries.set_away_dates(session=session, person_id=row.id, start=dates.start, end=dates.end)
     audit.record(
         session,
         actor=f"slack:{actor}",
@@ -93,7 +106,6 @@ def _change(
         after=after,
         now=now,
     )
-    session.flush()
     return dates
 
 

@@ -9,8 +9,7 @@ for the tagged message in the owner's DM before posting again, so nobody gets th
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -28,8 +27,12 @@ from bot.slack.errors import (
 )
 from bot.slack.gateway import MessageTag
 from storage import pulses as queries
+from storage.alerts import open_alert_once
 from storage.db import session_scope
 from storage.models import Initiative, Objective, Person, PulseRequest
+from storage.people import admins, person_by_id
+from storage.plan import holidays, initiatives_by_ids, objectives_by_ids, plan_settings
+from templates.ids import AlertKinds, MessageEvents
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +42,8 @@ CLAIM_LEASE = timedelta(minutes=10)
 OWNERS_PER_BATCH = 100
 # After this many Slack outages in a row the fan-out stops; the next tick starts over.
 MAX_CONSECUTIVE_UNAVAILABLE = 5
-UNREACHABLE_ALERT = "owner_unreachable"
 
 T = TypeVar("T")
-
-
-def elapsed_clock() -> float:
-    """Seconds on a monotonic clock: only differences count (tests replace it)."""
-    return time.monotonic()
 
 
 @dataclass
@@ -60,17 +57,20 @@ class DeliveryReport:
     found_in_slack: int = 0  # stale claims whose prompt was already posted: not re-sent
     expired: int = 0  # stale claims whose period ended before anyone could post them
     errors: list[str] = field(default_factory=list)
-    started: float = field(default_factory=lambda: elapsed_clock(), repr=False)
+    started: datetime | None = field(default=None, repr=False)  # on `clock`, when it began
 
-    def moment(self, now: datetime) -> datetime:
-        """`now` moved on by the time this fan-out has taken so far.
+    def moment(self, now: datetime, clock: Callable[[], datetime]) -> datetime:
+        """`now` moved on by the time this fan-out has taken so far, as `clock` measures it.
 
         A long fan-out (rate limits) claims and posts its last batch minutes after `now`; claim
         and sent stamps must say when that really happened, or another replica would take a
-        fresh claim for a stale one, and reminders would count from too early.
+        fresh claim for a stale one, and reminders would count from too early. Only the clock's
+        progress counts, so `now` may be any moment (a test's, the demo's).
         """
+        if self.started is None:
+            return now
         # Whole seconds: enough for leases and reminders, and `now` itself in a quick fan-out.
-        return now + timedelta(seconds=int(elapsed_clock() - self.started))
+        return now + timedelta(seconds=int((clock() - self.started).total_seconds()))
 
 
 @dataclass
@@ -89,7 +89,9 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def _tag(pulse_ids: Sequence[int]) -> MessageTag:
     # A string, not a list: the simplest metadata value Slack accepts everywhere.
-    return MessageTag(messages.PULSE_EVENT, {"pulse_ids": ",".join(str(i) for i in pulse_ids)})
+    return MessageTag(
+        MessageEvents.PULSE_PROMPT, {"pulse_ids": ",".join(str(i) for i in pulse_ids)}
+    )
 
 
 def tagged_pulse_ids(payload: dict[str, object]) -> set[int]:
@@ -100,12 +102,12 @@ def tagged_pulse_ids(payload: dict[str, object]) -> set[int]:
 
 def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
     """Send every pulse due at `now` that nobody has claimed yet; finish crashed deliveries first."""
-    report = DeliveryReport()
+    report = DeliveryReport(started=services.clock())
     recover_stale_claims(services, now, report)
     rows, context = _due_pulses(services, now)
     by_owner = [list(group) for _, group in groupby(rows, key=lambda row: row["owner_id"])]
     for batch in _chunks(by_owner, OWNERS_PER_BATCH):
-        claimed_at = report.moment(now)
+        claimed_at = report.moment(now, services.clock)
         with session_scope(services.engine) as session:
             claimed = queries.claim_pulses(
                 session=session,
@@ -121,19 +123,19 @@ def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
 def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, object]], _Context]:
     """Rows to claim (owner by owner), for pulses due now that have no row yet."""
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
-        holidays = queries.holidays(session=session)
+        plan = plan_settings(session=session)
+        days_off = holidays(session=session)
         timing = PromptTiming.from_settings(services.settings)
         due = []
         for initiative, owner in queries.pulse_candidates(session=session):
-            period = due_period(initiative, owner, plan, holidays, now, timing)
+            period = due_period(initiative, owner, plan, days_off, now, timing)
             if period is not None:
                 due.append((initiative, owner, period))
         existing = queries.existing_pulse_keys(
             session=session, periods={period.key for _, _, period in due}
         )
         due = [item for item in due if (item[0].id, item[2].key) not in existing]
-        objectives = queries.objectives_by_ids(
+        objectives = objectives_by_ids(
             session=session,
             objective_ids=[i.objective_id for i, _, _ in due if i.objective_id is not None],
         )
@@ -210,7 +212,11 @@ def _post_prompts(
                 report.failed += len(ids)
                 continue
             unavailable_in_a_row = 0
-            posted.append(queries.SentPrompt(ids, result.channel, result.ts, report.moment(now)))
+            posted.append(
+                queries.SentPrompt(
+                    ids, result.channel, result.ts, report.moment(now, services.clock)
+                )
+            )
             report.sent += len(ids)
             report.messages += 1
     except Exception:
@@ -246,15 +252,15 @@ def _record_unreachable(
     log.warning("Pulse owner %s unreachable: %s", owner.slack_id, code)
     with session_scope(services.engine) as session:
         queries.mark_failed(session=session, pulse_ids=ids, error=code)
-        alert = queries.open_alert_once(
+        alert = open_alert_once(
             session=session,
-            kind=UNREACHABLE_ALERT,
+            kind=AlertKinds.OWNER_UNREACHABLE,
             subject=f"person:{owner.id}",
             detail={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
             now=now,
         )
-        admins = queries.admins(session=session) if alert is not None else []
-    if not admins:
+        recipients = admins(session=session) if alert is not None else []
+    if not recipients:
         return
     rendered = messages.unreachable_owner_message(
         owner_name=owner.name or str(owner.slack_id),
@@ -262,7 +268,7 @@ def _record_unreachable(
         error=code,
         initiatives=titles,
     )
-    for admin in admins:
+    for admin in recipients:
         try:
             services.slack.post_message(
                 channel=str(admin.slack_id), text=rendered.text, blocks=rendered.blocks
@@ -300,12 +306,12 @@ def _recover_owner(
                 session=session, pulse_id=p.id, claimed_at=p.claimed_at, now=now
             )
         ]
-        owner = session.get(Person, owner_id)
+        owner = person_by_id(session=session, person_id=owner_id)
         channel = queries.last_dm_channel(session=session, owner_id=owner_id)
-        initiatives = queries.initiatives_by_ids(
+        initiatives = initiatives_by_ids(
             session=session, initiative_ids=[p.initiative_id for p in taken]
         )
-        objectives = queries.objectives_by_ids(
+        objectives = objectives_by_ids(
             session=session,
             objective_ids=[i.objective_id for i in initiatives.values() if i.objective_id],
         )
@@ -318,7 +324,7 @@ def _recover_owner(
         # The whole DM, not "since the claim": that would compare our clock with Slack's, and
         # a DM with the bot holds a few messages a week, so recovery (rare) reads little.
         tagged = services.slack.find_tagged_messages(
-            channel=channel, event_type=messages.PULSE_EVENT
+            channel=channel, event_type=MessageEvents.PULSE_PROMPT
         )
     except SlackError as exc:
         # Renewed claims wait another lease; never post without knowing what Slack has. Once

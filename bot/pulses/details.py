@@ -3,45 +3,36 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from bot.errors import UserError
-from bot.pulses.answers import BLOCKERS_MAX, DONE, MilestoneUpdate, check_can_answer, local_today
-from storage import pulse_answers as queries
-from storage.models import PulseStatus
-from templates import render_json
+from bot.problems import Problem, problem
+from bot.pulses.answers import answer_context, check_can_answer
+from bot.pulses.rules import (
+    BLOCKERS_MAX,
+    DONE,
+    Answer,
+    AnswerProblem,
+    MilestoneUpdate,
+    answer_problems,
+    expected_field,
+    kpi_field,
+    parse_confidence,
+    parse_date,
+    parse_number,
+)
+from storage import pulses as queries
+from storage.plan import latest_readings, linked_kpis, open_milestones
+from templates import Trusted, render_json
 from templates.ids import PulseDetailsIds as Ids
 
 # A modal holds 100 blocks: 7 fixed ones, one per KPI, one per milestone plus the "done" picker.
 MAX_KPIS = 40
 MAX_MILESTONES = 40
-NUMBER_TEXT_MAX = 40
-
-
-class InvalidDetails(Exception):
-    """The submission has field errors, keyed by block_id, for `response_action: errors`."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(", ".join(errors))
-        self.errors = errors
-
-
-@dataclass(frozen=True)
-class Details:
-    """A valid submission, in the shape `record_answer` takes."""
-
-    status: str
-    confidence: int | None = None
-    kpi_values: dict[int, float] = field(default_factory=dict)
-    milestone_updates: dict[int, MilestoneUpdate] = field(default_factory=dict)
-    blockers: str | None = None
-    dependency_late: bool = False
 
 
 def metadata_for(pulse_id: int) -> str:
@@ -53,9 +44,9 @@ def pulse_id_from(private_metadata: str | None) -> int:
     try:
         pulse_id = json.loads(private_metadata or "")["pulse_id"]
     except (ValueError, TypeError, KeyError):
-        raise UserError("This form is out of date; open it again from the pulse message.") from None
+        pulse_id = None
     if not isinstance(pulse_id, int):
-        raise UserError("This form is out of date; open it again from the pulse message.")
+        raise UserError(problem(AnswerProblem.FORM_OUT_OF_DATE))
     return pulse_id
 
 
@@ -68,7 +59,8 @@ def loading_view(pulse_id: int) -> dict[str, Any]:
     )
 
 
-def message_view(message: str) -> dict[str, Any]:
+def message_view(message: Trusted) -> dict[str, Any]:
+    """The modal saying why the form cannot be shown; `message` is mrkdwn already worded and escaped."""
     return dict(render_json("blocks/pulse_details_message.json.j2", ids=Ids, message=message))
 
 
@@ -76,9 +68,9 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
     """The full form, pre-filled with the current answer; a UserError if `person` may not answer."""
     pulse, initiative, _owner = check_can_answer(session, pulse_id=pulse_id, person=person, now=now)
     assert initiative.id is not None
-    kpis = queries.linked_kpis(session=session, initiative_id=initiative.id)
-    readings = queries.latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
-    milestones = queries.open_milestones(session=session, initiative_id=initiative.id)
+    kpis = linked_kpis(session=session, initiative_id=initiative.id)
+    readings = latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
+    milestones = open_milestones(session=session, initiative_id=initiative.id)
     current = queries.latest_answer(session=session, pulse_id=pulse_id)
     return dict(
         render_json(
@@ -95,7 +87,7 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
             },
             kpis=[
                 {
-                    "block_id": f"{Ids.KPI_BLOCK_PREFIX}{kpi.id}",
+                    "block_id": kpi_field(kpi.id or 0),
                     "name": kpi.name,
                     "unit": kpi.unit,
                     "target": kpi.target,
@@ -108,7 +100,7 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
             milestones=[
                 {
                     "id": milestone.id,
-                    "block_id": f"{Ids.EXPECTED_BLOCK_PREFIX}{milestone.id}",
+                    "block_id": expected_field(milestone.id or 0),
                     "title": milestone.title,
                     "due": milestone.due,
                     "expected_due": milestone.expected_due,
@@ -129,34 +121,34 @@ def read_details(
     person: str,
     values: Mapping[str, Mapping[str, Any]],
     now: datetime,
-) -> Details:
-    """Turn `view.state.values` into Details, or raise InvalidDetails naming every bad field."""
-    _pulse, _initiative, owner = check_can_answer(
-        session, pulse_id=pulse_id, person=person, now=now
-    )
-    today = local_today(session, owner, now)
-    errors: dict[str, str] = {}
+) -> Answer:
+    """Turn `view.state.values` into an Answer, or raise a UserError naming every bad field.
+
+    What cannot be read (not a number, not a date) and what breaks an answer rule (the same
+    rules `record_answer` applies) are reported together, each at its block.
+    """
+    try:
+        _pulse, initiative, owner = check_can_answer(
+            session, pulse_id=pulse_id, person=person, now=now
+        )
+    except UserError as refused:
+        # About the whole form (not the owner, period over): shown on its first field.
+        located = (p if p.field else p.at(Ids.STATUS_BLOCK) for p in refused.problems)
+        raise type(refused)(*located) from None
+    unreadable: list[Problem] = []
 
     status = _selected(values, Ids.STATUS_BLOCK, Ids.STATUS)
-    if status not in set(PulseStatus):
-        errors[Ids.STATUS_BLOCK] = "Choose on track, at risk or off track."
-    confidence_text = _selected(values, Ids.CONFIDENCE_BLOCK, Ids.CONFIDENCE)
-    confidence = None
-    if confidence_text is not None:
-        if confidence_text in {"1", "2", "3", "4", "5"}:
-            confidence = int(confidence_text)
-        else:
-            errors[Ids.CONFIDENCE_BLOCK] = "Confidence goes from 1 to 5."
+    confidence, found = parse_confidence(_selected(values, Ids.CONFIDENCE_BLOCK, Ids.CONFIDENCE))
+    unreadable += found
 
     kpi_values: dict[int, float] = {}
     for block_id, kpi_id in _suffixed_blocks(values, Ids.KPI_BLOCK_PREFIX):
         text = _element(values, block_id, Ids.KPI).get("value")
-        if text is None or not str(text).strip():
-            continue
-        number, problem = _parse_number(str(text))
-        if problem:
-            errors[block_id] = problem
-        else:
+        number, found = (
+            parse_number(str(text), kpi_field(kpi_id)) if text is not None else (None, [])
+        )
+        unreadable += found
+        if number is not None:
             kpi_values[kpi_id] = number
 
     done = {
@@ -169,34 +161,27 @@ def read_details(
         chosen = _element(values, block_id, Ids.EXPECTED).get("selected_date")
         if not chosen:
             continue
-        try:
-            expected = date.fromisoformat(str(chosen))
-        except ValueError:
-            errors[block_id] = "Pick a date from the calendar."
-            continue
-        if milestone_id in done:
-            errors[block_id] = "Either mark it done or give a date, not both."
-        elif expected < today:
-            errors[block_id] = "That date is in the past; pick today or a later date."
-        else:
+        expected, found = parse_date(str(chosen), expected_field(milestone_id))
+        unreadable += found
+        if milestone_id in done and expected is not None:
+            unreadable.append(problem(AnswerProblem.DONE_AND_DATE, expected_field(milestone_id)))
+        elif expected is not None:
             milestone_updates[milestone_id] = expected
 
     blockers = _element(values, Ids.BLOCKERS_BLOCK, Ids.BLOCKERS).get("value")
-    if blockers is not None and len(str(blockers)) > BLOCKERS_MAX:
-        errors[Ids.BLOCKERS_BLOCK] = f"Keep it under {BLOCKERS_MAX} characters."
     late = _element(values, Ids.DEPENDENCY_LATE_BLOCK, Ids.DEPENDENCY_LATE)
-
-    if errors:
-        raise InvalidDetails(errors)
-    assert status is not None
-    return Details(
-        status=status,
+    answer = Answer(
+        status=status or "",
         confidence=confidence,
         kpi_values=kpi_values,
         milestone_updates=milestone_updates,
         blockers=str(blockers).strip() or None if blockers is not None else None,
         dependency_late=bool(late.get("selected_options")),
     )
+    problems = unreadable + answer_problems(answer, answer_context(session, initiative, owner, now))
+    if problems:
+        raise UserError(*problems)
+    return answer
 
 
 def _element(values: Mapping[str, Mapping[str, Any]], block_id: str, action_id: str) -> Any:
@@ -219,17 +204,3 @@ def _suffixed_blocks(values: Mapping[str, Any], prefix: str) -> list[tuple[str, 
         if suffix != block_id and suffix.isdigit():
             found.append((block_id, int(suffix)))
     return found
-
-
-def _parse_number(text: str) -> tuple[float, str | None]:
-    """A finite decimal number, or the sentence that explains why not."""
-    cleaned = text.strip()
-    if len(cleaned) > NUMBER_TEXT_MAX:
-        return 0.0, "That number is too long."
-    try:
-        number = float(cleaned)
-    except ValueError:
-        return 0.0, "Enter a number, like 42 or 12.5."
-    if not math.isfinite(number):
-        return 0.0, "Enter a finite number, like 42 or 12.5."
-    return number, None

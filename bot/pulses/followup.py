@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.pulses import messages
-from bot.pulses.schedule import WorkingHours, is_away, owner_zone
+from bot.pulses.schedule import WorkingHours, is_away
 from bot.services import Services
 from bot.slack.errors import InvalidAuth, SlackError, SlackUnavailable
+from bot.timezones import local_date, person_zone
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Person, PulseRequest
+from storage.plan import mark_dark, plan_settings
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +63,14 @@ def send_reminders(
     """One reply in each prompt's thread, naming the initiatives still unanswered."""
     cutoff = now - timedelta(hours=services.settings.reminder_after_hours)
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
+        plan = plan_settings(session=session)
         candidates = queries.reminder_candidates(session=session, sent_before=cutoff, now=now)
     threads: dict[tuple[str, str], list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(
         list
     )
     for pulse, initiative, owner in candidates:
-        tz = owner_zone(owner, plan)
-        if hours.contains(tz, now) and not is_away(owner, now.astimezone(tz).date()):
+        tz = person_zone(owner.tz, plan.timezone)
+        if hours.contains(tz, now) and not is_away(owner, local_date(now, tz)):
             threads[(str(pulse.channel_id), str(pulse.message_ts))].append(
                 (pulse, initiative, owner)
             )
@@ -113,15 +115,15 @@ def send_escalations(
     """A DM to each team lead naming their silent initiatives; those initiatives go dark."""
     cutoff = now - timedelta(hours=services.settings.escalate_after_hours)
     with session_scope(services.engine) as session:
-        plan = queries.plan_settings(session=session)
+        plan = plan_settings(session=session)
         candidates = queries.escalation_candidates(session=session, reminded_before=cutoff, now=now)
     by_lead: dict[int | None, list[tuple[PulseRequest, Initiative, Person]]] = defaultdict(list)
     leads: dict[int | None, Person | None] = {}
     for pulse, initiative, owner, lead in candidates:
-        if is_away(owner, now.astimezone(owner_zone(owner, plan)).date()):
+        if is_away(owner, local_date(now, person_zone(owner.tz, plan.timezone))):
             continue  # out of office since the prompt: not "gone dark"
         if lead is not None and _lead_reachable(lead):
-            if not hours.contains(owner_zone(lead, plan), now):
+            if not hours.contains(person_zone(lead.tz, plan.timezone), now):
                 continue  # waits for the lead's next working hour
             key: int | None = lead.id
         else:
@@ -151,9 +153,7 @@ def _escalate(
             )
         )
         mine = [(p, i, o) for p, i, o in items if p.id in won]
-        queries.mark_dark(
-            session=session, initiative_ids=[i.id for _, i, _ in mine if i.id], now=now
-        )
+        mark_dark(session=session, initiative_ids=[i.id for _, i, _ in mine if i.id], now=now)
     if not mine:
         return
     report.escalated += len(mine)

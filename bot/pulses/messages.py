@@ -16,20 +16,14 @@ from storage.models import (
     Person,
     PulseAnswer,
     PulseRequest,
-    PulseStatus,
 )
+from storage.people import people_by_ids
+from storage.plan import initiatives_by_ids, objectives_by_ids
 from templates import render_json, render_mrkdwn
 from templates.ids import PulseIds
 
 # One header block plus three blocks per initiative must stay within Slack's 50 blocks a message.
 MAX_PULSES_PER_MESSAGE = 15
-PULSE_EVENT = "planpulse_pulse"  # message metadata event_type of a prompt DM
-
-_STATUS_DISPLAY = {
-    PulseStatus.ON_TRACK: (":large_green_circle:", "On track"),
-    PulseStatus.AT_RISK: (":large_yellow_circle:", "At risk"),
-    PulseStatus.OFF_TRACK: (":red_circle:", "Off track"),
-}
 
 Blocks = list[dict[str, Any]]
 
@@ -50,10 +44,8 @@ def _section(
 ) -> dict[str, Any]:
     shown_answer = None
     if answer is not None:
-        icon, label = _STATUS_DISPLAY.get(PulseStatus(answer.status), ("", answer.status))
         shown_answer = {
-            "icon": icon,
-            "label": label,
+            "status": answer.status,  # worded by the template (blocks/pulse_status.j2)
             "confidence": answer.confidence,
             "by": answered_by.slack_id if answered_by else None,
             "at": answer.answered_at,
@@ -99,21 +91,19 @@ def prompt_message(
 ) -> tuple[str, Blocks]:
     """Re-render a prompt DM from its pulse rows: answered sections show the answer, no buttons.
 
-    `pulses` are the rows sharing one message (`storage.pulse_answers.pulses_in_message`).
+    `pulses` are the rows sharing one message (`storage.pulses.pulses_in_message`).
     """
     ordered = sorted(pulses, key=lambda pulse: pulse.id or 0)
     ids = [pulse.id for pulse in ordered if pulse.id is not None]
-    initiatives = queries.initiatives_by_ids(
+    initiatives = initiatives_by_ids(
         session=session, initiative_ids=[p.initiative_id for p in ordered]
     )
-    objectives = queries.objectives_by_ids(
+    objectives = objectives_by_ids(
         session=session,
         objective_ids=[i.objective_id for i in initiatives.values() if i.objective_id],
     )
     answers = queries.latest_answers(session=session, pulse_ids=ids)
-    people = queries.people_by_ids(
-        session=session, person_ids=[a.answered_by_id for a in answers.values()]
-    )
+    people = people_by_ids(session=session, person_ids=[a.answered_by_id for a in answers.values()])
     sections = []
     for pulse in ordered:
         initiative = initiatives[pulse.initiative_id]

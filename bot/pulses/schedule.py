@@ -6,12 +6,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 from bot.settings import Settings
+from bot.timezones import local_date, person_zone
 from storage.models import Holiday, Initiative, InitiativeStatus, Person, PlanSettings
 
 log = logging.getLogger(__name__)
@@ -43,23 +45,6 @@ class Period:
 def valid_cron(expression: str) -> bool:
     """Five fields, as the plan file promises (croniter would also take a sixth, for seconds)."""
     return len(expression.split()) == 5 and croniter.is_valid(expression)
-
-
-def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
-    """The named IANA zone; an unknown or empty name falls back rather than stopping the tick."""
-    for candidate in (name, fallback, "UTC"):
-        if not candidate:
-            continue
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("Unknown timezone %r; falling back", candidate)
-    return ZoneInfo("UTC")
-
-
-def owner_zone(owner: Person, plan: PlanSettings) -> ZoneInfo:
-    """The owner's Slack timezone, else the plan's."""
-    return zone(owner.tz, plan.timezone)
 
 
 def _localize(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -138,18 +123,26 @@ def due_period(
     expression = cadence(initiative, plan)
     if expression is None:
         return None
-    tz = owner_zone(owner, plan)
+    tz = person_zone(owner.tz, plan.timezone)
     period = current_period(expression, tz, now)
     if period.start < initiative.active_since:
         return None  # the owner could not have been asked at that fire: wait for the next
     if owner.slack_linked_at is not None and period.start < owner.slack_linked_at:
         return None
-    first_day = period.start.astimezone(tz).date()
+    first_day = local_date(period.start, tz)
     if is_away(owner, first_day) or is_holiday(holidays, first_day):
         return None
     if not (timing or PromptTiming.default()).may_prompt(period, tz, now):
         return None
     return period
+
+
+class ScheduleProblem(ProblemCode):
+    """What can be wrong with the WORKING_HOURS and WORKING_DAYS settings."""
+
+    HOURS_NOT_A_RANGE = "schedule.hours_not_a_range"  # hours
+    HOURS_END_FIRST = "schedule.hours_end_first"  # hours
+    DAYS_NOT_A_LIST = "schedule.days_not_a_list"  # days
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -171,17 +164,15 @@ class WorkingHours:
             start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
         except ValueError:
             raise ConfigurationError(
-                f"WORKING_HOURS {hours!r} is not a range like 09:00-18:00"
+                problem(ScheduleProblem.HOURS_NOT_A_RANGE, hours=hours)
             ) from None
         if start >= end:
-            raise ConfigurationError(f"WORKING_HOURS {hours!r} must start before it ends")
+            raise ConfigurationError(problem(ScheduleProblem.HOURS_END_FIRST, hours=hours))
         chosen: set[int] = set()
         for part in days.lower().replace(" ", "").split(","):
             first, _, last = part.partition("-")
             if first not in _DAYS or (last and last not in _DAYS):
-                raise ConfigurationError(
-                    f"WORKING_DAYS {days!r} is not a day list like mon-fri or mon,wed,fri"
-                )
+                raise ConfigurationError(problem(ScheduleProblem.DAYS_NOT_A_LIST, days=days))
             a, b = _DAYS.index(first), _DAYS.index(last or first)
             chosen.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
         return cls(days=frozenset(chosen), start=start, end=end)

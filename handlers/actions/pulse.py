@@ -13,6 +13,7 @@ from bot.home import refresh_home
 from bot.pulses.answers import pulses_of, record_status, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
 from bot.services import Services
+from handlers.errors import say_error
 from handlers.payload import BadPayload, optional_str, payload_str
 from storage.db import session_scope
 from storage.models import PulseStatus
@@ -73,8 +74,8 @@ def _open_details(services: Services) -> Callable[..., None]:
         try:
             with session_scope(services.engine) as session:
                 view = details_view(session, pulse_id=pulse_id, person=user, now=utcnow())
-        except UserError as exc:
-            view = message_view(exc.message)
+        except UserError as exc:  # the loading modal is open: it says why, rather than a DM
+            view = message_view(say_error(exc))
         services.slack.update_view(view_id=view_id, view=view)
 
     return open_details

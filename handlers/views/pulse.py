@@ -1,4 +1,8 @@
-"""The "Add details" modal's submission: field errors in the modal, or the answer recorded."""
+"""The "Add details" modal's submission: the answer recorded, or field errors in the modal.
+
+A UserError (a bad field, not the owner, the period over) is raised before the ack, so
+handlers/errors.py words it as the modal's field errors, each under its block.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.clock import utcnow
-from bot.errors import UserError
 from bot.home import refresh_home
-from bot.pulses.answers import record_answer, refresh_prompt
-from bot.pulses.details import InvalidDetails, pulse_id_from, read_details
+from bot.pulses.answers import record_details, refresh_prompt
+from bot.pulses.details import pulse_id_from, read_details
 from bot.services import Services
 from handlers.payload import payload_dict, payload_str
 from storage.db import session_scope
@@ -24,33 +27,10 @@ def register(app: App, services: Services) -> None:
         user = payload_str(body, "user", "id")
         pulse_id = pulse_id_from(view.get("private_metadata"))
         values = payload_dict(view, "state", "values")
-        try:
-            # One transaction: a field error rolls back, so nothing of the answer is saved.
-            with session_scope(services.engine) as session:
-                details = read_details(
-                    session, pulse_id=pulse_id, person=user, values=values, now=now
-                )
-                record_answer(
-                    session,
-                    pulse_id=pulse_id,
-                    person=user,
-                    status=details.status,
-                    confidence=details.confidence,
-                    kpi_values=details.kpi_values,
-                    milestone_updates=details.milestone_updates,
-                    blockers=details.blockers,
-                    dependency_late=details.dependency_late,
-                    now=now,
-                )
-        except InvalidDetails as exc:
-            ack(response_action="errors", errors=exc.errors)
-            return
-        except UserError as exc:  # not the owner, or the period ended while the modal was open
-            ack(
-                response_action="errors",
-                errors={exc.field or PulseDetailsIds.STATUS_BLOCK: exc.message},
-            )
-            return
+        # One transaction: a field error rolls back, so nothing of the answer is saved.
+        with session_scope(services.engine) as session:
+            answer = read_details(session, pulse_id=pulse_id, person=user, values=values, now=now)
+            record_details(session, pulse_id=pulse_id, person=user, answer=answer, now=now)
         ack()
         refresh_prompt(services, pulse_id=pulse_id, now=now)
         refresh_home(services, user_id=user, now=now)
