@@ -112,7 +112,10 @@ def _answer_signed(bolt: App, raw: bytes, headers: dict[str, str], query: str) -
         # envelope check missed a shape Bolt trips over), not the person's.
         log.exception("Bolt failed while answering a signed %s", kind)
         response = BoltResponse(status=500, body="")
-    if response.status >= 500 or response.status == 404:
+    # The one deliberate 5xx: an event the database could not record (handlers/middleware.py),
+    # so that Slack redelivers it instead of it being lost.
+    retry_later = kind == "event" and response.status == 503
+    if (response.status >= 500 and not retry_later) or response.status == 404:
         log.error(
             "Bolt answered a signed %s with %d; acknowledging it instead", kind, response.status
         )

@@ -6,6 +6,7 @@ never sees a traceback and Slack never sees a 500. A request no listener handles
 message from an older version, a command or event this version does not know) is acknowledged,
 and whoever clicked is told it is no longer active. A request whose signature cannot be verified
 is answered 401 and nothing else, should one ever get this far (bot/server.py refuses them first).
+An event whose listener failed gives back its claim, so that Slack's retry does the work.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.errors import UserError
 from bot.services import Services
 from bot.slack.errors import SlackError
 from bot.slack.signature import header_problem
+from handlers.middleware import release_claim
 from handlers.payload import BadPayload, optional_str
 from templates import render_json, render_mrkdwn
 
@@ -48,6 +50,7 @@ def register(app: App, services: Services) -> None:
         error: Exception,
         body: Any,
         request: BoltRequest | None,
+        context: Any,
         response: BoltResponse | None,
     ) -> BoltResponse | None:
         if _unverified(request, signing_secret):
@@ -58,6 +61,7 @@ def register(app: App, services: Services) -> None:
             return _answer_unhandled(services, executor, kind, body, response)
         message = _describe(error, kind)
         if kind == "event_callback":
+            release_claim(services, context)
             return _plain_ack(response)  # nobody is waiting for an answer to an event
         if response is not None:  # not acknowledged yet: the answer can ride on the ack
             immediate = _answer_in_ack(kind, body, error, message)
@@ -67,12 +71,14 @@ def register(app: App, services: Services) -> None:
         return _plain_ack(response)
 
 
-def answer_after_ack(services: Services, error: Exception, body: Any) -> None:
+def answer_after_ack(services: Services, error: Exception, body: Any, context: Any = None) -> None:
     """A listener failed after its ack (see handlers/guard.py): log it, tell the person later."""
     body = body if isinstance(body, dict) else {}
     kind = _kind(body)
     message = _describe(error, kind)
-    if kind != "event_callback":  # nobody is waiting for an answer to an event
+    if kind == "event_callback":  # nobody waits for an answer; a retry may redo the work
+        release_claim(services, context)
+    else:
         _answer_later(services, body, message)
 
 
