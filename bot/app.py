@@ -50,6 +50,9 @@ def create_app(services: Services, *, listener_executor: Executor | None = None)
             # and `serve` checks the token itself with a clear message.
             token_verification_enabled=False,
             process_before_response=False,
+            # A request no listener takes (an older version's button, an unknown command)
+            # reaches handlers/errors.py, which acknowledges it politely; Bolt would answer 404.
+            raise_error_for_unhandled_request=True,
             listener_executor=listener_executor
             or ThreadPoolExecutor(
                 max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"

@@ -2,35 +2,67 @@
 
 Before the ack, the reply rides on the HTTP response (a command's ephemeral text, a modal's field
 errors); after it, it goes through the response_url, an ephemeral message, or a DM. The person
-never sees a traceback and Slack never sees a 500.
+never sees a traceback and Slack never sees a 500. A request no listener handles (a button on a
+message from an older version, a command or event this version does not know) is acknowledged,
+and whoever clicked is told it is no longer active. A request whose signature cannot be verified
+is answered 401 and nothing else, should one ever get this far (bot/server.py refuses them first).
+An event whose listener failed gives back its claim, so that Slack's retry does the work.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
 
+from bot.clock import utcnow
 from bot.errors import UserError
 from bot.services import Services
 from bot.slack.errors import SlackError
+from bot.slack.signature import header_problem
+from handlers.middleware import release_claim
 from handlers.payload import BadPayload, optional_str
 from templates import Trusted, render_json, render_mrkdwn
 from templates.problems import say, say_all
 
 log = logging.getLogger(__name__)
 
+# Where a person clicked something that no listener of this version handles.
+CLICKS = {
+    "block_actions": "button",
+    "interactive_message": "button",
+    "shortcut": "shortcut",
+    "message_action": "shortcut",
+}
+SUGGESTIONS = ("block_suggestion", "dialog_suggestion")
+
 
 def register(app: App, services: Services) -> None:
+    secret = services.settings.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret is not None else None
+    # Answers after the ack run where listeners run (and where tests wait for them).
+    executor = app.listener_runner.listener_executor
+
     @app.error
     def handle_error(
-        error: Exception, body: Any, response: BoltResponse | None
+        error: Exception,
+        body: Any,
+        request: BoltRequest | None,
+        context: Any,
+        response: BoltResponse | None,
     ) -> BoltResponse | None:
+        if _unverified(request, signing_secret):
+            return BoltResponse(status=401, body="") if response is not None else None
         body = body if isinstance(body, dict) else {}
         kind = _kind(body)
+        if isinstance(error, BoltUnhandledRequestError):
+            return _answer_unhandled(services, executor, kind, body, response)
         message = _describe(error, kind)
         if kind == "event_callback":
+            release_claim(services, context)
             return _plain_ack(response)  # nobody is waiting for an answer to an event
         if response is not None:  # not acknowledged yet: the answer can ride on the ack
             immediate = _answer_in_ack(kind, body, error, message)
@@ -40,13 +72,76 @@ def register(app: App, services: Services) -> None:
         return _plain_ack(response)
 
 
-def answer_after_ack(services: Services, error: Exception, body: Any) -> None:
+def answer_after_ack(services: Services, error: Exception, body: Any, context: Any = None) -> None:
     """A listener failed after its ack (see handlers/guard.py): log it, tell the person later."""
     body = body if isinstance(body, dict) else {}
     kind = _kind(body)
     message = _describe(error, kind)
-    if kind != "event_callback":  # nobody is waiting for an answer to an event
+    if kind == "event_callback":  # nobody waits for an answer; a retry may redo the work
+        release_claim(services, context)
+    else:
         _answer_later(services, body, message)
+
+
+def _unverified(request: BoltRequest | None, signing_secret: str | None) -> bool:
+    """True for an HTTP request Slack did not sign (Socket Mode's arrive authenticated)."""
+    if request is None or request.mode == "socket_mode":
+        return False
+    problem = header_problem(
+        secret=signing_secret,
+        body=request.raw_body.encode(),
+        headers=request.headers,
+        now=utcnow().timestamp(),
+    )
+    if problem is not None:
+        log.warning("an unverified request reached the error handler (%s); ignored", problem)
+    return problem is not None
+
+
+def _answer_unhandled(
+    services: Services,
+    executor: Executor,
+    kind: str,
+    body: dict[str, Any],
+    response: BoltResponse | None,
+) -> BoltResponse | None:
+    """Acknowledged politely: Slack shows a person a failure for anything but a 2xx."""
+    log.info("no listener for this %s (%s); acknowledged", kind, _what(body))
+    if response is None:
+        return None
+    if kind == "slash_command":
+        text = render_mrkdwn(
+            "blocks/errors/unknown_command.txt.j2",
+            command=optional_str(body, "command") or "",
+            help_command=f"{services.settings.plan_command} help",
+        )
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    if kind == "view_submission":
+        message = render_mrkdwn("blocks/errors/no_longer_active.txt.j2", what="form")
+        view = render_json("blocks/errors/modal_error.json.j2", message=message)
+        return BoltResponse(status=200, body={"response_action": "update", "view": view})
+    if kind in SUGGESTIONS:
+        return BoltResponse(status=200, body={"options": []})
+    if kind in CLICKS:
+        message = render_mrkdwn("blocks/errors/no_longer_active.txt.j2", what=CLICKS[kind])
+        executor.submit(_answer_later_logged, services, body, message)
+    return BoltResponse(status=200, body="")
+
+
+def _what(body: dict[str, Any]) -> str:
+    """What was asked for, for the log: the command, action, callback or event type."""
+    for path in (
+        ("command",),
+        ("actions", 0, "action_id"),
+        ("view", "callback_id"),
+        ("callback_id",),
+        ("action_id",),
+        ("event", "type"),
+    ):
+        found = optional_str(body, *path)
+        if found:
+            return f"{'.'.join(map(str, path))}={found[:100]!r}"
+    return "nothing named"
 
 
 def _kind(body: dict[str, Any]) -> str:
@@ -129,6 +224,14 @@ def _answer_later(services: Services, body: dict[str, Any], message: str) -> Non
             log.warning("no way to tell anyone about the error: no response_url, no user")
     except SlackError as exc:
         log.warning("could not tell the person about the error: %s", exc.code)
+
+
+def _answer_later_logged(services: Services, body: dict[str, Any], message: str) -> None:
+    try:
+        _answer_later(services, body, message)
+    except Exception:
+        # On the executor, an exception would vanish with its future: log it instead.
+        log.exception("could not tell the person their click is no longer active")
 
 
 def _first_response_url(body: dict[str, Any]) -> str | None:

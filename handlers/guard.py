@@ -24,8 +24,9 @@ from handlers.errors import answer_after_ack
 
 log = logging.getLogger(__name__)
 
-# What the guard itself needs from Bolt, whatever the listener asks for.
-GUARD_ARGS = ("ack", "body")
+# What the guard itself needs from Bolt, whatever the listener asks for (the context names the
+# event this delivery claimed, which a failure gives back: handlers/middleware.py).
+GUARD_ARGS = ("ack", "body", "context")
 
 
 def guard_app(app: App, services: Services) -> None:
@@ -58,7 +59,7 @@ def guarded(listener: Callable[..., Any], services: Services) -> Callable[..., A
         except Exception as error:
             if ack.response is None:
                 raise  # not acknowledged yet: @app.error answers in the ack itself
-            _answer(services, error, kwargs["body"])
+            _answer(services, error, kwargs["body"], kwargs["context"])
             return None
 
     functools.update_wrapper(guard, listener)  # Bolt names the listener in its logs
@@ -81,9 +82,9 @@ def _named_parameters(listener: Callable[..., Any]) -> list[str]:
     return [p.name for p in inspect.signature(listener).parameters.values() if p.kind in kinds]
 
 
-def _answer(services: Services, error: Exception, body: Any) -> None:
+def _answer(services: Services, error: Exception, body: Any, context: Any) -> None:
     try:
-        answer_after_ack(services, error, body)
+        answer_after_ack(services, error, body, context)
     except Exception:
         # Nothing may escape after the ack (that is the race this module exists for); a failed
         # apology is a bug of its own, so it goes to the log with both tracebacks.

@@ -1,4 +1,4 @@
-"""Slack event IDs already processed: the unique insert that makes Slack's retries harmless."""
+"""Slack event IDs claimed for processing: the unique insert that makes Slack's retries harmless."""
 
 from __future__ import annotations
 
@@ -27,3 +27,9 @@ def forget_events(*, session: Session, before: datetime) -> int:
     """Drop IDs older than `before`: Slack stops retrying within minutes, so a day is plenty."""
     result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))  # type: ignore[arg-type,operator]
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_event(*, session: Session, event_id: str) -> bool:
+    """Forget `event_id` (its processing failed), so that Slack's next retry can claim it again."""
+    result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.event_id) == event_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

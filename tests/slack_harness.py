@@ -48,6 +48,10 @@ Fixtures (registered from tests/conftest.py):
   `bot.services` and `bot.standin` are the same objects as the fixtures. A test module can
   override the `extra_listeners` fixture (a list of `callable(app)`) to add test-only listeners.
 
+- `internal_service` — a local HTTP listener standing for a service inside the network (what a
+  forged response_url would point at): `.url`, `.received` (every request that reached it).
+  `row_counts(engine)` counts the rows of every table, to show a request changed nothing.
+
 Do not combine `bot` with freezegun: the stand-in and the server read the real clock (trigger
 IDs expire after 3 s, signatures after 5 min). Test rules with an explicit `now` instead.
 """
@@ -59,10 +63,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 from bot.services import Services
 from bot.settings import Settings, load_settings
@@ -190,6 +198,55 @@ class SlackBot:
 
     def app_home_opened(self, user_id: str, *, event_id: str | None = None) -> httpx.Response:
         return self.send(self.slack.app_home_opened(user_id, event_id=event_id))
+
+
+class InternalService:
+    """A local listener standing for an internal service: records every request that reaches it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, bytes]] = []
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                service.received.append(("POST", self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_PUT = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{port}/internal/admin?token=hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def internal_service() -> Iterator[InternalService]:
+    service = InternalService()
+    yield service
+    service.stop()
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows in every table of the schema: equal before and after means nothing was written."""
+    with engine.connect() as connection:
+        return {
+            table.name: int(
+                connection.execute(select(func.count()).select_from(table)).scalar_one()
+            )
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 def _free_socket() -> socket.socket:

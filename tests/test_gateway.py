@@ -294,3 +294,38 @@ def test_per_channel_rate_limit_is_waited_out(gateway, standin) -> None:
     assert time.monotonic() - started >= 1.0
     assert [m.text for m in standin.messages("CDELIVERY")] == ["first", "second"]
     assert [c.error for c in standin.calls("chat.postMessage")].count("ratelimited") == 1
+
+
+def test_response_urls_go_only_to_slack_hosts() -> None:
+    from bot.slack.gateway import response_url_origins, url_origin
+
+    slack = response_url_origins("https://slack.com/api/")
+    assert url_origin("https://hooks.slack.com/actions/T1/1/abc") in slack
+    assert url_origin("https://HOOKS.slack.com:443/commands/T1/1/abc") in slack
+    gov = response_url_origins("https://slack-gov.com/api/")
+    assert url_origin("https://hooks.slack-gov.com/actions/T1/1/abc") in gov
+    assert url_origin("https://hooks.slack.com/actions/T1/1/abc") in gov
+    standin = response_url_origins("http://127.0.0.1:5001/api/")
+    assert url_origin("http://127.0.0.1:5001/response/R1") in standin
+    for elsewhere in (
+        "http://127.0.0.1:5002/response/R1",  # another port on the same host: another service
+        "http://hooks.slack.com/actions/T1/1/abc",  # not https
+        "https://hooks.slack.com.evil.example/actions",
+        "https://hooks.slack.com@evil.example/actions",
+        "https://evil.example/?https://hooks.slack.com/",
+        "https://hooks.slack.com:99999/x",
+        "file:///etc/passwd",
+        "",
+    ):
+        assert url_origin(elsewhere) not in slack | standin, elsewhere
+
+
+def test_respond_drops_a_url_outside_slack_without_a_request(
+    gateway, standin, internal_service, caplog
+) -> None:
+    gateway.respond(internal_service.url, text="only for Slack")
+    assert internal_service.received == []
+    assert standin.calls() == []
+    [warning] = [r for r in caplog.records if "outside Slack" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert "token=hook" not in warning.getMessage()  # the URL's secret part is not logged

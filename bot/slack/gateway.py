@@ -14,6 +14,7 @@ from datetime import datetime
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -126,11 +127,45 @@ def make_web_client(*, token: str | None, base_url: str, timeout: int = 10) -> W
     )
 
 
+Origin = tuple[str, str, int]  # scheme, host, port: what a response_url may point at
+
+SLACK_HOOKS: Origin = ("https", "hooks.slack.com", 443)
+
+
+def url_origin(url: str) -> Origin | None:
+    """(scheme, lower-case host, port) of an http(s) URL; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, an unbalanced IPv6 bracket
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def response_url_origins(api_url: str) -> frozenset[Origin]:
+    """Where Slack's response_urls live: hooks.slack.com, and SLACK_API_URL's own host (a stand-in),
+    and its `hooks.` host (GovSlack: https://slack-gov.com/api/ answers on hooks.slack-gov.com)."""
+    origins = {SLACK_HOOKS}
+    api = url_origin(api_url)
+    if api is not None:
+        origins.add(api)
+        scheme, host, port = api
+        if scheme == "https":
+            origins.add((scheme, f"hooks.{host.removeprefix('www.')}", port))
+    return frozenset(origins)
+
+
 class SlackGateway:
     """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure."""
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        # A response_url comes inside the request: only Slack's own hosts may be posted to, or
+        # a payload could make the bot POST to an internal service of the sender's choosing.
+        self.response_url_origins = response_url_origins(client.base_url)
 
     @classmethod
     def from_settings(cls, settings: Any) -> SlackGateway:
@@ -241,7 +276,18 @@ class SlackGateway:
         replace_original: bool = False,
         delete_original: bool = False,
     ) -> None:
-        """Answer through an interaction's `response_url` (5 uses in 30 minutes; needs no scope)."""
+        """Answer through an interaction's `response_url` (5 uses in 30 minutes; needs no scope).
+
+        A URL on any host but Slack's (`response_url_origins`) is dropped with a warning: no
+        request is made.
+        """
+        origin = url_origin(response_url)
+        if origin not in self.response_url_origins:
+            log.warning(
+                "dropped an answer to a response_url outside Slack (%s)",
+                f"{origin[0]}://{origin[1]}:{origin[2]}" if origin else "not an http(s) URL",
+            )
+            return
         webhook = WebhookClient(
             response_url, timeout=self.client.timeout, retry_handlers=retry_handlers()
         )
