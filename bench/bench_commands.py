@@ -2,7 +2,7 @@
 
 Builds a SQLite plan of 10,000 initiatives, 1,000 KPIs and 100,000 readings (bulk-inserted with
 SQLAlchemy core), then starts two servers in subprocesses with the same stack (uvicorn +
-`bot.server.build_asgi_app` + Bolt + signature checks): the real PlanPulse app, and a bare Bolt
+`bot.entry.server.build_asgi_app` + Bolt + signature checks): the real PlanPulse app, and a bare Bolt
 app whose /kpi and /plan listeners only ack. Each gets the same signed requests over loopback.
 Latency is measured inside each server by an ASGI wrapper around the whole app (request
 received → last response byte sent); client-side round trips are reported beside it. Each server
@@ -295,8 +295,8 @@ def serve(kind: str, database_url: str, port: int) -> None:
     import uvicorn
     from slack_bolt import Ack, App
 
-    from bot.app import create_app
-    from bot.server import build_asgi_app, build_services
+    from bot.entry.app import create_app
+    from bot.entry.server import build_asgi_app, build_services
     from bot.settings import load_settings
     from standin import StandIn, Workspace
 

@@ -9,7 +9,7 @@ class UserError(Exception):
     """Bad input, not allowed, or not found.
 
     Raised with typed problems (`UserError(problem(Code.X, field, ...))`); the edge that shows
-    it words them from the templates' catalogue (handlers/errors.py for Slack, bot/cli.py for
+    it words them from the templates' catalogue (handlers/errors.py for Slack, bot/entry/cli.py for
     the terminal). `message` is the older form, a sentence written in code, being phased out.
     """
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigurationError
-from bot.logging_setup import keep_out_of_logs
+from bot.redaction import keep_out_of_logs
 
 SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql")
 PLACEHOLDER_SECRETS = {"changethis", "xoxb-your-token", "xapp-your-token", "your-signing-secret"}

@@ -5,7 +5,7 @@ errors); after it, it goes through the response_url, an ephemeral message, or a 
 never sees a traceback and Slack never sees a 500. A request no listener handles (a button on a
 message from an older version, a command or event this version does not know) is acknowledged,
 and whoever clicked is told it is no longer active. A request whose signature cannot be verified
-is answered 401 and nothing else, should one ever get this far (bot/server.py refuses them first).
+is answered 401 and nothing else, should one ever get this far (bot/entry/server.py refuses them first).
 An event whose listener failed gives back its claim, so that Slack's retry does the work.
 """
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from bot.cli import main
+from bot.entry.cli import main
 
 PLANS = Path(__file__).parent / "fixtures" / "plans"
 BASE_PLAN = PLANS / "base.yaml"

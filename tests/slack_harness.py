@@ -26,7 +26,7 @@ Fixtures (registered from tests/conftest.py):
 - `settings` — `bot.settings.Settings` for this test's database (the `database_url` fixture),
   the stand-in's URL, token `xoxb-test`, signing secret `SIGNING_SECRET`, HTTP mode.
 - `services` — `bot.services.Services` built from `settings` (its own engine, the real gateway).
-- `bot` — the REAL ASGI app (`bot.server.build_asgi_app`) under uvicorn on a free port, driven
+- `bot` — the REAL ASGI app (`bot.entry.server.build_asgi_app`) under uvicorn on a free port, driven
   like Slack drives it. Every request is signed with the signing secret:
       bot.command("/kpi", "portal", user_id="UALICE", channel_id="CDELIVERY") -> httpx.Response
       bot.action(payload) / bot.view_submission(payload) / bot.shortcut(payload)
@@ -293,8 +293,8 @@ def bot(
 ) -> Iterator[SlackBot]:
     import uvicorn
 
-    from bot.app import create_app
-    from bot.server import build_asgi_app
+    from bot.entry.app import create_app
+    from bot.entry.server import build_asgi_app
 
     executor = TrackingExecutor()
     bolt = create_app(services, listener_executor=executor)

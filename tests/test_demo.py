@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.cli import main
-from bot.demo import fresh_sqlite, import_example
-from bot.demo_live import run_live
+from bot.entry.cli import main
+from bot.entry.demo import fresh_sqlite, import_example
+from bot.entry.demo_live import run_live
 from storage.db import make_engine
 from storage.models import Initiative, Person, PulseAnswer, PulseRequest, PulseState
 

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlmodel import Session, select
 
-from bot.server import build_asgi_app
+from bot.entry.server import build_asgi_app
 from bot.services import Services
 from bot.slack.gateway import SlackGateway
 from standin.client import SlackSide

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import create_app
+from bot.entry.app import create_app
 from bot.errors import UserError
 
 REQUESTS = 50

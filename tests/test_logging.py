@@ -31,7 +31,7 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     clean.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'planpulse.db'}")
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.entry.cli", *args],
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), **clean},
         capture_output=True,
@@ -117,7 +117,7 @@ def _serve_http(tmp_path: Path, standin, **env: str) -> tuple[int, str]:
     """Start `serve` in HTTP mode, wait until it answers /healthz, stop it: (status, stderr)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler", "--host", "127.0.0.1"],
+        [sys.executable, "-m", "bot.entry.cli", "serve", "--no-scheduler", "--host", "127.0.0.1"],
         cwd=tmp_path,
         env=serve_env(
             tmp_path,
@@ -142,7 +142,7 @@ def test_serve_and_uvicorn_follow_log_level_and_format(tmp_path, standin) -> Non
     assert code == 0, err
     records = json_lines(err)
     loggers = {r["logger"] for r in records}
-    assert {"bot.server", "uvicorn.error"} <= loggers, loggers
+    assert {"bot.entry.server", "uvicorn.error"} <= loggers, loggers
     code, err = _serve_http(tmp_path, standin, LOG_LEVEL="WARNING")
     assert code == 0, err
     assert "Uvicorn running" not in err and "PlanPulse listening" not in err
@@ -163,7 +163,7 @@ UNUSED_TOKEN_WARNING = "`token` will be unused"
 def test_building_the_bolt_app_warns_of_nothing(monkeypatch, services, caplog) -> None:
     # Deployments set SLACK_BOT_TOKEN in the environment, where Bolt looks for it too.
     monkeypatch.setenv("SLACK_BOT_TOKEN", services.settings.slack_bot_token.get_secret_value())
-    from bot.app import create_app
+    from bot.entry.app import create_app
 
     with caplog.at_level(logging.DEBUG):
         app = create_app(services)
@@ -180,7 +180,7 @@ SECRET = "5e1f0c3a9b7d4e2f8a6c1b3d5e7f9a0b"
 
 
 def test_configured_secrets_and_token_shapes_never_reach_the_log(monkeypatch, capsys) -> None:
-    from bot.logging_setup import configured_logging
+    from bot.entry.logging_setup import configured_logging
     from bot.settings import load_settings
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.manifest import build_manifest, request_url_for
+from bot.entry.manifest import build_manifest, request_url_for
 from bot.settings import load_settings
 from bot.slack.gateway import METHOD_SCOPES
 
@@ -29,7 +29,7 @@ def _methods_called(source: str) -> set[str]:
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "manifest", *args],
+        [sys.executable, "-m", "bot.entry.cli", "manifest", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.cli import main
-from bot.demo import import_example, print_summary, summary_context
+from bot.entry.cli import main
+from bot.entry.demo import import_example, print_summary, summary_context
 from bot.planfile.example import example_workspace, render_example_plan
 from bot.planfile.validate import validate_document
 from bot.planfile.yaml_reader import read_yaml

@@ -308,7 +308,7 @@ def test_a_killed_import_leaves_the_previous_plan_intact(cli, engine, database_u
         "    if kwargs['kind'] == 'milestone':\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "apply_module.insert_rows = dying\n"
-        "from bot.cli import main\n"
+        "from bot.entry.cli import main\n"
         f"sys.exit(main(['import', {str(plan)!r}]))\n"
     )
     process = subprocess.run(

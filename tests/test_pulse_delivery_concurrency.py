@@ -110,7 +110,7 @@ def test_planpulse_tick_processes_side_by_side(engine, settings, standin, tmp_pa
         "PULSE_GRACE_MINUTES": str(A_WEEK_OF_GRACE),
     }
     env.pop("SLACK_APP_TOKEN", None)
-    cli = [sys.executable, "-m", "bot.cli", "tick"]
+    cli = [sys.executable, "-m", "bot.entry.cli", "tick"]
     processes = [
         subprocess.Popen(cli, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(3)

@@ -68,7 +68,10 @@ def test_a_cron_tick_beside_the_running_scheduler_sends_nothing_twice(
         PULSE_GRACE_MINUTES=str(A_WEEK_OF_GRACE),
     )
     cron = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "tick"], env=env, cwd=tmp_path, stderr=subprocess.PIPE
+        [sys.executable, "-m", "bot.entry.cli", "tick"],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
     )
     scheduler = start_scheduler(_on_time(services))  # the server's first tick, at the same moment
     try:

@@ -201,7 +201,7 @@ def test_healthz_is_503_when_the_database_is_down(settings) -> None:
 
     import httpx
 
-    from bot.server import build_asgi_app
+    from bot.entry.server import build_asgi_app
     from bot.services import Services
     from bot.slack.gateway import SlackGateway
     from storage.db import make_engine

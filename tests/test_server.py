@@ -54,7 +54,7 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
 def _serve(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     # cwd is an empty folder, so a developer's .env cannot leak into the test.
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", *args],
+        [sys.executable, "-m", "bot.entry.cli", "serve", *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -223,7 +223,7 @@ def test_socket_mode_healthz_needs_the_database_too(settings, standin) -> None:
     from slack_sdk import WebClient
     from slack_sdk.socket_mode import SocketModeClient
 
-    from bot.healthz import health_app
+    from bot.entry.healthz import health_app
     from storage.db import make_engine
 
     socket = SocketModeClient(

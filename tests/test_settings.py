@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import main
+from bot.entry.cli import main
 from bot.errors import ConfigurationError
 from bot.settings import load_settings
 

@@ -206,11 +206,11 @@ def test_a_good_signature_has_no_problem() -> None:
 def test_the_error_handler_ignores_a_request_bolt_could_not_verify(
     services, internal_service
 ) -> None:
-    """Defence in depth: had bot/server.py let it through, Bolt's verifier raises on "abc" and the
+    """Defence in depth: had bot/entry/server.py let it through, Bolt's verifier raises on "abc" and the
     error handler, not knowing the request is unverified, used to answer its response_url."""
     from slack_bolt import BoltRequest
 
-    from bot.app import create_app
+    from bot.entry.app import create_app
 
     body, content_type = _command(internal_service.url)
     request = BoltRequest(

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import pytest
 from starlette.requests import Request
 
+from bot.entry.server import MAX_BODY_BYTES, _read_body
 from bot.errors import UserError
-from bot.server import MAX_BODY_BYTES, _read_body
 from tests.slack_harness import SIGNING_SECRET, row_counts
 
 
@@ -169,7 +169,7 @@ def test_an_unknown_event_is_acknowledged(bot, standin) -> None:
 
 
 def test_a_command_whose_form_mentions_payload_is_read_as_a_command(bot) -> None:
-    """Bolt reads any form containing "payload" as an interaction; bot/server.py corrects it."""
+    """Bolt reads any form containing "payload" as an interaction; bot/entry/server.py corrects it."""
     response = bot.command("/echo", "payload-volume", user_id="UALICE", channel_name="payload")
     assert (response.status_code, response.text) == (200, "echo payload-volume")
 

@@ -99,7 +99,7 @@ def _cli(env_overrides: dict[str, str], cwd) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "tick"],
+        [sys.executable, "-m", "bot.entry.cli", "tick"],
         env=env,
         cwd=cwd,
         capture_output=True,

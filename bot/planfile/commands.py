@@ -1,4 +1,4 @@
-"""`planpulse import`, `validate` and `export`: the plan-file commands bot/cli.py dispatches to."""
+"""`planpulse import`, `validate` and `export`: the plan-file commands bot/entry/cli.py dispatches to."""
 
 from __future__ import annotations
 

@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from bot.app import create_app
-from bot.demo_text import plain_lines
 from bot.directory import sync_people
+from bot.entry.app import create_app
+from bot.entry.demo_text import plain_lines
+from bot.entry.server import build_asgi_app
 from bot.planfile.example import WORKSPACE_FILE
 from bot.pulses.schedule import cadence, current_period
-from bot.server import build_asgi_app
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway

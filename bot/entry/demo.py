@@ -1,6 +1,6 @@
 """`planpulse demo`: the example plan in a fresh SQLite file, its health, then the live bot at work.
 
-The live part (bot/demo_live.py) runs the real server against the Slack stand-in; everything
+The live part (bot/entry/demo_live.py) runs the real server against the Slack stand-in; everything
 stays on loopback and is over in a few seconds.
 """
 
@@ -232,6 +232,6 @@ def print_summary(engine: Engine, now: datetime) -> None:
 
 
 def print_live(engine: Engine, database_url: str, now: datetime) -> None:
-    from bot.demo_live import run_live  # the server stack, only once the import has worked
+    from bot.entry.demo_live import run_live  # the server stack, only once the import has worked
 
     sys.stdout.write(render_text("text/demo_live.txt.j2", **run_live(engine, database_url, now)))

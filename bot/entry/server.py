@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.app import LISTENER_THREADS, create_app
 from bot.clock import utcnow
+from bot.entry.app import LISTENER_THREADS, create_app
+from bot.entry.healthz import health_app, healthz_endpoint
 from bot.errors import ConfigurationError
-from bot.healthz import health_app, healthz_endpoint
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.slack.errors import InvalidAuth, SlackError

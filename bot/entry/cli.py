@@ -11,8 +11,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from bot.entry.logging_setup import configured_logging
 from bot.errors import UserError
-from bot.logging_setup import configured_logging
 
 log = logging.getLogger("planpulse")
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP bind address")  # noqa: S104
     serve.add_argument("--no-scheduler", action="store_true", help="do not run the in-process tick")
-    serve.set_defaults(handler=_lazy("bot.server", "serve_command"))
+    serve.set_defaults(handler=_lazy("bot.entry.server", "serve_command"))
 
     tick = sub.add_parser("tick", help="run everything that is due now, once, then exit")
     tick.set_defaults(handler=_lazy("scheduler.tick", "tick_command"))
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = manifest.add_mutually_exclusive_group()
     mode.add_argument("--request-url", help="public URL of POST /slack/events (HTTP mode)")
     mode.add_argument("--socket-mode", action="store_true", help="Socket Mode, no public URL")
-    manifest.set_defaults(handler=_lazy("bot.manifest", "manifest_command"))
+    manifest.set_defaults(handler=_lazy("bot.entry.manifest", "manifest_command"))
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the example plan against the built-in Slack stand-in")
     demo.add_argument("--database", default="sqlite:///planpulse-demo.db", help="demo database URL")
-    demo.set_defaults(handler=_lazy("bot.demo", "demo_command"))
+    demo.set_defaults(handler=_lazy("bot.entry.demo", "demo_command"))
     return parser
 
 

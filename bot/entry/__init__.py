@@ -1,0 +1,1 @@
+"""The entry layer: builds and runs the application (CLI, server, Bolt app, demo) around the core."""
