@@ -278,11 +278,11 @@ def _run_socket_mode(bolt: App, services: Services, *, host: str, port: int) -> 
     # Slack needs no HTTP in Socket Mode, but an orchestrator still probes the process.
     health = _HealthServer(health_app(services.engine, handler.client), host=host, port=port)
     try:
-        handler.connect()
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("PlanPulse connected in Socket Mode; GET /healthz on %s:%d", host, port)
         stop.wait()
         log.info("Stopping: closing the Socket Mode connection")
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     finally:
         health.stop()
 
