@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import Session
+
 from bot.services import Services
 from bot.slack.errors import SlackError, UserNotFound
 from bot.slack.gateway import SlackChannel, SlackUser
@@ -125,7 +127,7 @@ def resolve_channel(channels: list[SlackChannel], ref: str) -> SlackChannel | No
 # --- people ---------------------------------------------------------------------------------
 
 
-def _link(session: Any, person: Person, user: SlackUser, now: datetime) -> None:
+def _link(session: Session, person: Person, user: SlackUser, now: datetime) -> None:
     """Take the Slack ID, name, timezone and active flag from the person's Slack profile."""
     queries.apply_slack_profile(
         session=session,
@@ -140,7 +142,7 @@ def _link(session: Any, person: Person, user: SlackUser, now: datetime) -> None:
 
 
 def _match_people(
-    session: Any, users: list[SlackUser], report: DirectoryReport, now: datetime
+    session: Session, users: list[SlackUser], report: DirectoryReport, now: datetime
 ) -> dict[int, tuple[Person, str]]:
     """Link and refresh every plan person; those Slack cannot reach, with the reason."""
     unreachable: dict[int, tuple[Person, str]] = {}
@@ -173,7 +175,7 @@ def _match_people(
 
 
 def _unreachable_owners(
-    session: Any, unreachable: dict[int, tuple[Person, str]]
+    session: Session, unreachable: dict[int, tuple[Person, str]]
 ) -> list[UnreachableOwner]:
     """Only unreachable people who own active initiatives matter to admins."""
     owned = active_initiatives_by_owner(session=session, owner_ids=unreachable)
@@ -196,7 +198,7 @@ def _label(person: Person) -> str:
 # --- channels -------------------------------------------------------------------------------
 
 
-def _channel_refs(session: Any) -> dict[str, list[str]]:
+def _channel_refs(session: Session) -> dict[str, list[str]]:
     """Every channel the plan names → what it is used for."""
     refs: dict[str, list[str]] = {}
     for team in teams_with_channels(session=session):
@@ -210,7 +212,7 @@ def _channel_refs(session: Any) -> dict[str, list[str]]:
 
 
 def _check_channels(
-    session: Any, refs: dict[str, list[str]], channels: list[SlackChannel]
+    session: Session, refs: dict[str, list[str]], channels: list[SlackChannel]
 ) -> list[ChannelProblem]:
     problems = []
     resolved: dict[str, str | None] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.problems import Problem
+from templates.problems import say_all
 
 
 class UserError(Exception):
@@ -10,15 +11,25 @@ class UserError(Exception):
 
     Raised with typed problems (`UserError(problem(Code.X, field, ...))`); the edge that shows
     it words them from the templates' catalogue (handlers/errors.py for Slack, bot/entry/cli.py for
-    the terminal). `message` is the older form, a sentence written in code, being phased out.
+    the terminal). A plain string is kept for text worded before it is raised: PlanProblems'
+    listing of a whole plan file (and the tests' stand-in listeners).
     """
 
     def __init__(self, *problems: Problem | str, field: str | None = None) -> None:
         self.problems = tuple(p for p in problems if isinstance(p, Problem))
-        texts = [p for p in problems if isinstance(p, str)]
-        self.message = " ".join(texts) if texts else ", ".join(p.code for p in self.problems)
-        super().__init__(self.message)
+        self._texts = [p for p in problems if isinstance(p, str)]
+        super().__init__(*problems)
         self.field = field or next((p.field for p in self.problems if p.field), None)
+
+    @property
+    def message(self) -> str:
+        """For logs and `str()`: the given text, or the problems as the terminal words them."""
+        if self._texts:
+            return " ".join(self._texts)
+        return say_all(self.problems, "cli")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class NotAllowed(UserError):

@@ -13,6 +13,7 @@ from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
 from storage import reports as q
 from storage.models import Initiative, Kpi, Milestone, Objective, Person
+from storage.page import Page
 from storage.people import person_by_slack_id
 from storage.plan import plan_timezone
 from storage.pulses import pending_pulses
@@ -159,8 +160,8 @@ class MyInitiatives:
 @dataclass
 class MyDependencies:
     in_plan: bool
-    to_provide: q.Page[DependencyLine]
-    waiting_for: q.Page[DependencyLine]
+    to_provide: Page[DependencyLine]
+    waiting_for: Page[DependencyLine]
 
 
 @dataclass
@@ -216,9 +217,9 @@ class HomeData:
     in_plan: bool
     is_leader: bool
     initiatives: MyInitiatives
-    pulses: q.Page[PendingPulse]
-    dependencies: q.Page[DependencyLine]
-    polls: q.Page[OpenPoll]
+    pulses: Page[PendingPulse]
+    dependencies: Page[DependencyLine]
+    polls: Page[OpenPoll]
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -399,13 +400,13 @@ def my_initiatives(session: Session, person: Person | None, now: datetime) -> My
     return MyInitiatives(in_plan=True, initiatives=summaries, total=page.total)
 
 
-def _lines(page: q.Page[q.DependencyRow]) -> q.Page[DependencyLine]:
-    return q.Page(rows=[_dependency_line(row) for row in page.rows], total=page.total)
+def _lines(page: Page[q.DependencyRow]) -> Page[DependencyLine]:
+    return Page(rows=[_dependency_line(row) for row in page.rows], total=page.total)
 
 
 def my_dependencies(session: Session, person: Person | None) -> MyDependencies:
     if person is None or person.id is None:
-        empty: q.Page[DependencyLine] = q.Page(rows=[], total=0)
+        empty: Page[DependencyLine] = Page(rows=[], total=0)
         return MyDependencies(in_plan=False, to_provide=empty, waiting_for=empty)
     teams = q.team_ids_of(session=session, person_id=person.id)
     return MyDependencies(
@@ -471,9 +472,9 @@ def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) 
 def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
     """What the Home tab shows one person: their initiatives, pulses, dependencies and polls."""
     person = person_by_slack_id(session=session, slack_id=slack_user_id)
-    empty_pulses: q.Page[PendingPulse] = q.Page(rows=[], total=0)
-    empty_deps: q.Page[DependencyLine] = q.Page(rows=[], total=0)
-    empty_polls: q.Page[OpenPoll] = q.Page(rows=[], total=0)
+    empty_pulses: Page[PendingPulse] = Page(rows=[], total=0)
+    empty_deps: Page[DependencyLine] = Page(rows=[], total=0)
+    empty_polls: Page[OpenPoll] = Page(rows=[], total=0)
     if person is None or person.id is None:
         return HomeData(
             in_plan=False,
@@ -488,13 +489,13 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
     polls = (
         q.open_polls(session=session, voter_id=person.id, limit=LIST_LIMIT)
         if person.is_leader
-        else q.Page(rows=[], total=0)
+        else Page(rows=[], total=0)
     )
     return HomeData(
         in_plan=True,
         is_leader=person.is_leader,
         initiatives=my_initiatives(session, person, now),
-        pulses=q.Page(
+        pulses=Page(
             rows=[
                 PendingPulse(
                     pulse_id=request.id,
@@ -511,7 +512,7 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
         dependencies=_lines(
             q.open_dependencies_for_teams(session=session, team_ids=teams, limit=LIST_LIMIT)
         ),
-        polls=q.Page(
+        polls=Page(
             rows=[
                 OpenPoll(
                     milestone_key=row.milestone.key,

@@ -10,12 +10,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 from bot.redaction import keep_out_of_logs
 
 SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql")
 PLACEHOLDER_SECRETS = {"changethis", "xoxb-your-token", "xapp-your-token", "your-signing-secret"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+
+
+class SettingsProblem(ProblemCode):
+    """What can be wrong with the settings (the environment and .env)."""
+
+    MISSING_SLACK = "settings.missing_slack"  # missing: the settings to set
+    MISSING_BOT_CREDENTIALS = "settings.missing_bot_credentials"
+    INVALID = "settings.invalid"  # errors: "NAME: pydantic's reason", one per setting
 
 
 class LoggingSettings(BaseSettings):
@@ -108,10 +117,7 @@ class Settings(LoggingSettings):
         if not self.socket_mode and self.slack_signing_secret is None:
             missing.append("SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)")
         if missing:
-            raise ConfigurationError(
-                f"Missing {', '.join(missing)}: set it in the environment or .env "
-                "(create the Slack app from `planpulse manifest` to get the values)."
-            )
+            raise ConfigurationError(problem(SettingsProblem.MISSING_SLACK, missing=missing))
 
 
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
@@ -133,8 +139,8 @@ def _load(model: type[AnySettings], overrides: dict[str, object]) -> AnySettings
     try:
         return model(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
+        errors = [
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
-        )
-        raise ConfigurationError(f"Invalid settings: {problems}") from None
+        ]
+        raise ConfigurationError(problem(SettingsProblem.INVALID, errors=errors)) from None

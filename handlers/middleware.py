@@ -32,7 +32,7 @@ RELEASE_PAUSES = (0.2, 0.5, 1.0)
 def register(app: App, services: Services) -> None:
     @app.use
     def deduplicate_events(
-        body: dict[str, Any], context: BoltContext, next: Callable[[], Any]
+        body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse | None]
     ) -> BoltResponse | None:
         if not isinstance(body, dict) or body.get("type") != "event_callback":
             return next()

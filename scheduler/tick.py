@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import utcnow
 from bot.errors import ConfigurationError
+from bot.problems import problem
 from bot.services import Services
 from storage import jobs as queries
 from storage.db import session_scope
@@ -126,16 +127,13 @@ def run_tick(services: Services, now: datetime) -> TickReport:
 
 def tick_command(args: argparse.Namespace) -> int:
     """`planpulse tick`: one run of everything due now, then exit (for cron-driven deployments)."""
-    from bot.settings import load_settings
+    from bot.settings import SettingsProblem, load_settings
     from bot.slack.gateway import SlackGateway
     from storage.db import ensure_schema, make_engine
 
     settings = load_settings()
     if settings.slack_bot_token is None:
-        raise ConfigurationError(
-            "Missing SLACK_BOT_TOKEN: set it in the environment or .env "
-            "(create the Slack app from `planpulse manifest` to get the value)."
-        )
+        raise ConfigurationError(problem(SettingsProblem.MISSING_BOT_CREDENTIALS))
     # No Bolt app here: a cron job needs the database and the Web API, nothing that listens.
     engine = make_engine(settings.database_url)
     ensure_schema(engine)

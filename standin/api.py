@@ -158,7 +158,7 @@ class SlackState:
             raise ApiError("channel_not_found")
         return channel
 
-    def conversation_for_post(self, ref: Any) -> str:
+    def conversation_for_post(self, ref: object) -> str:
         """Where a post lands: a channel the bot is in, or the DM with a user (posted by user ID)."""
         ref = str(ref or "")
         if not ref:
@@ -186,7 +186,7 @@ class SlackState:
             raise ApiError("not_in_channel")
         return channel.id
 
-    def readable_conversation(self, ref: Any) -> str:
+    def readable_conversation(self, ref: object) -> str:
         ref = str(ref or "")
         if ref.startswith("D"):
             if ref not in self.dms.values():

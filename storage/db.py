@@ -19,10 +19,18 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseProblem(ProblemCode):
+    """Why the database cannot be used as it is."""
+
+    UNREACHABLE = "database.unreachable"  # detail: the driver's error
+    SCHEMA_BEHIND = "database.schema_behind"  # current (None before any migration), head
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -87,7 +95,9 @@ def ensure_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except OperationalError as exc:
-        raise ConfigurationError(f"Cannot reach the database: {exc.orig}") from None
+        raise ConfigurationError(
+            problem(DatabaseProblem.UNREACHABLE, detail=str(exc.orig))
+        ) from None
     head = head_revision()
     if current == head:
         return
@@ -95,10 +105,7 @@ def ensure_schema(engine: Engine) -> None:
         log.info("Upgrading the SQLite schema from %s to %s", current, head)
         upgrade(engine)
         return
-    raise ConfigurationError(
-        f"The database schema is at revision {current or 'none'}, this version needs {head}: "
-        "run `planpulse db upgrade` first."
-    )
+    raise ConfigurationError(problem(DatabaseProblem.SCHEMA_BEHIND, current=current, head=head))
 
 
 def database_answers(engine: Engine) -> bool:

@@ -25,7 +25,7 @@ def claim_event(*, session: Session, event_id: str, now: datetime) -> bool:
 
 def forget_events(*, session: Session, before: datetime) -> int:
     """Drop IDs older than `before`: Slack stops retrying within minutes, so a day is plenty."""
-    result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))  # type: ignore[arg-type,operator]
+    result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < before))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

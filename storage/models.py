@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -16,8 +16,14 @@ from sqlmodel import Field, SQLModel
 from storage.types import UTCDateTime
 
 
+@overload
+def utc_column(*, nullable: Literal[False], index: bool = False) -> datetime: ...
+@overload
+def utc_column(*, nullable: Literal[True] = True, index: bool = False) -> datetime | None: ...
 def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+    """An aware-UTC datetime column: a NOT NULL one has no default, so it must be given."""
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
+    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
 
 
 class Direction(StrEnum):
@@ -274,7 +280,7 @@ class PulseRequest(SQLModel, table=True):
     initiative_id: int = Field(foreign_key="initiative.id")
     owner_id: int = Field(foreign_key="person.id", index=True)
     period: str = Field(max_length=40)  # the due instant in UTC, ISO 8601: names the period
-    due_at: datetime | None = utc_column(nullable=False)
+    due_at: datetime = utc_column(nullable=False)
     next_due_at: datetime | None = utc_column()  # reminders and escalation must come before this
     state: str = PulseState.CLAIMED
     claimed_at: datetime | None = utc_column()
@@ -299,7 +305,7 @@ class PulseAnswer(SQLModel, table=True):
     blockers: str | None = None
     dependency_late: bool = False
     answered_by_id: int | None = Field(default=None, foreign_key="person.id")
-    answered_at: datetime | None = utc_column(nullable=False)
+    answered_at: datetime = utc_column(nullable=False)
 
 
 # --- detection and decisions ------------------------------------------------------------------
@@ -315,7 +321,7 @@ class Alert(SQLModel, table=True):
     subject: str = Field(max_length=200)  # e.g. "milestone:beta-ready"
     open_key: str | None = Field(default=None, unique=True, max_length=250)
     state: str = AlertState.OPEN
-    opened_at: datetime | None = utc_column(nullable=False)
+    opened_at: datetime = utc_column(nullable=False)
     updated_at: datetime | None = utc_column()
     resolved_at: datetime | None = utc_column()
     channel_id: str | None = None
@@ -332,8 +338,8 @@ class DecisionPoll(SQLModel, table=True):
         default=None, unique=True, max_length=120
     )  # one open per milestone
     state: str = PollState.OPEN
-    opened_at: datetime | None = utc_column(nullable=False)
-    deadline: datetime | None = utc_column(nullable=False, index=True)
+    opened_at: datetime = utc_column(nullable=False)
+    deadline: datetime = utc_column(nullable=False, index=True)
     opened_by_id: int | None = Field(default=None, foreign_key="person.id")
     channel_id: str | None = None
     message_ts: str | None = None
@@ -350,7 +356,7 @@ class Vote(SQLModel, table=True):
     poll_id: int = Field(foreign_key="decision_poll.id")
     voter_id: int = Field(foreign_key="person.id")
     option: str
-    voted_at: datetime | None = utc_column(nullable=False)
+    voted_at: datetime = utc_column(nullable=False)
 
 
 class Decision(SQLModel, table=True):
@@ -365,7 +371,7 @@ class Decision(SQLModel, table=True):
     new_due: date | None = None
     scope_cut: str | None = None
     summary: str = ""
-    decided_at: datetime | None = utc_column(nullable=False)
+    decided_at: datetime = utc_column(nullable=False)
 
 
 # --- bookkeeping ------------------------------------------------------------------------------
@@ -378,7 +384,7 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime | None = utc_column(nullable=False)
+    at: datetime = utc_column(nullable=False)
     actor: str  # "cli:<login>" or "slack:<user id>" or "system"
     action: str  # create | update | archive | restore | answer | vote | decide ...
     entity: str
@@ -396,7 +402,7 @@ class JobRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=60)
     period: str = Field(max_length=40)
-    started_at: datetime | None = utc_column(nullable=False)
+    started_at: datetime = utc_column(nullable=False)
     finished_at: datetime | None = utc_column()
 
 
@@ -406,4 +412,4 @@ class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "processed_event"
 
     event_id: str = Field(primary_key=True, max_length=64)
-    received_at: datetime | None = utc_column(nullable=False)
+    received_at: datetime = utc_column(nullable=False)

@@ -26,4 +26,5 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC)
+        stored: datetime = value  # the driver returns a naive datetime for this column type
+        return stored.replace(tzinfo=UTC)

@@ -51,8 +51,8 @@ def _finalize_block_value(value: Any) -> str:
     return _json_string_body(escape_mrkdwn(str(value)))
 
 
-def _truncate(text: Any, limit: int) -> str:
-    text = "" if text is None else str(text)
+def _truncate(value: Any, limit: int) -> str:
+    text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
@@ -131,6 +131,14 @@ def render_json(name: str, **context: Any) -> Any:
         return json.loads(source)
     except json.JSONDecodeError as exc:  # a template bug, never user input: say where
         raise ValueError(f"template {name} rendered invalid JSON: {exc}\n{source}") from exc
+
+
+def render_json_object(name: str, **context: Any) -> dict[str, Any]:
+    """Render a `*.json.j2` template that must be one JSON object (a message or a view)."""
+    value = render_json(name, **context)
+    if not isinstance(value, dict):
+        raise ValueError(f"template {name} rendered {type(value).__name__}, not a JSON object")
+    return value
 
 
 def render_mrkdwn(name: str, **context: Any) -> str:

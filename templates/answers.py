@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot import reports as r
-from templates import Trusted, escape_mrkdwn, render_json, render_mrkdwn
+from templates import Trusted, escape_mrkdwn, render_json_object, render_mrkdwn
 from templates.ids import PulseIds, QueryIds
 
 SECTION_CHARS = 3000  # Slack's limit for a section's text
@@ -184,7 +184,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
     budget = MESSAGE_BLOCKS - MESSAGE_FIXED_BLOCKS
     if isinstance(answer, r.KpiScorecard):
         packed = pack(_scorecard_lines(answer), total=answer.kpi_count, max_sections=budget)
-        return render_json(
+        return render_json_object(
             "blocks/kpi_scorecard.json.j2",
             kpi_count=answer.kpi_count,
             day=answer.day,
@@ -218,7 +218,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
             max_sections=budget,
             heading="initiatives",
         )
-        return render_json(
+        return render_json_object(
             "blocks/kpi_card.json.j2",
             objective_title=answer.objective_title,
             readings_text=Trusted(readings),
@@ -235,7 +235,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
             total=answer.total,
             max_sections=budget,
         )
-        return render_json(
+        return render_json_object(
             "blocks/kpi_choices.json.j2",
             query=answer.query,
             total=answer.total,
@@ -250,7 +250,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
         total=len(answer.suggestions),
         max_sections=budget,
     )
-    return render_json(
+    return render_json_object(
         "blocks/kpi_no_match.json.j2",
         query=answer.query,
         suggestions=answer.suggestions,
@@ -295,7 +295,7 @@ def _card_message(card: r.InitiativeCard, asked: Asked) -> dict[str, Any]:
         max_lines=30,
         heading="kpis",
     )
-    return render_json(
+    return render_json_object(
         "blocks/plan_card.json.j2",
         c=card,
         blockers=fit(card.pulse.blockers if card.pulse else None, BLOCKERS_CHARS),
@@ -318,7 +318,7 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
         packed = pack(
             _initiative_items(answer.initiatives), total=answer.total, max_sections=budget
         )
-        return render_json(
+        return render_json_object(
             "blocks/plan_mine.json.j2",
             in_plan=answer.in_plan,
             total=answer.total,
@@ -337,7 +337,7 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
             total=answer.waiting_for.total,
             max_sections=budget // 2,
         )
-        return render_json(
+        return render_json_object(
             "blocks/plan_deps.json.j2",
             in_plan=answer.in_plan,
             provide_total=answer.to_provide.total,
@@ -354,14 +354,14 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
             total=answer.total,
             max_sections=budget,
         )
-        return render_json(
+        return render_json_object(
             "blocks/plan_decisions.json.j2",
             total=answer.total,
             sections=packed.sections,
             more=packed.more,
             **asked.footer(),
         )
-    return render_json(
+    return render_json_object(
         "blocks/plan_help.json.j2",
         unknown=answer.unknown,
         suggestions=answer.suggestions,
@@ -401,7 +401,7 @@ def home_view(
         total=home.polls.total,
         max_sections=per_list,
     )
-    return render_json(
+    return render_json_object(
         "blocks/home.json.j2",
         ids=QueryIds,
         pulse_ids=PulseIds,
@@ -427,4 +427,4 @@ def home_view(
 
 
 def share_failed_message(reason: str) -> dict[str, Any]:
-    return render_json("blocks/share_failed.json.j2", reason=reason)
+    return render_json_object("blocks/share_failed.json.j2", reason=reason)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 from bot.settings import Settings, load_settings
 from bot.slack.gateway import METHOD_SCOPES
 from templates import render_text
@@ -23,6 +24,12 @@ EVENTS_PATH = "/slack/events"
 BOT_EVENTS = ("app_home_opened",)
 # Slash commands need their own scope; everything else follows from the Web API methods called.
 EXTRA_SCOPES = ("commands",)
+
+
+class ManifestProblem(ProblemCode):
+    """What can be wrong with the arguments of `planpulse manifest`."""
+
+    NOT_A_URL = "manifest.not_a_url"  # url, events_path
 
 
 def bot_scopes() -> list[str]:
@@ -35,8 +42,7 @@ def request_url_for(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"--request-url {url!r} is not a URL: give the public https address of the bot, "
-            f"e.g. https://planpulse.example.com{EVENTS_PATH}"
+            problem(ManifestProblem.NOT_A_URL, url=url, events_path=EVENTS_PATH)
         )
     if parts.path in ("", "/"):
         return url.rstrip("/") + EVENTS_PATH

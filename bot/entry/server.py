@@ -32,6 +32,7 @@ from bot.clock import utcnow
 from bot.entry.app import LISTENER_THREADS, create_app
 from bot.entry.healthz import health_app, healthz_endpoint
 from bot.errors import ConfigurationError
+from bot.problems import ProblemCode, problem
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.slack.errors import InvalidAuth, SlackError
@@ -45,6 +46,13 @@ log = logging.getLogger(__name__)
 
 GRACEFUL_SECONDS = 25  # under the 30 s most orchestrators wait between SIGTERM and SIGKILL
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are far smaller; larger ones are refused (413)
+
+
+class ServeProblem(ProblemCode):
+    """What stops `planpulse serve` at start-up."""
+
+    CREDENTIALS_REJECTED = "serve.credentials_rejected"  # error: Slack's error code
+    PORT_UNAVAILABLE = "serve.port_unavailable"  # host, port, reason
 
 
 def build_asgi_app(services: Services, *, bolt_app: App | None = None) -> Starlette:
@@ -193,9 +201,7 @@ def _check_token(gateway: SlackGateway) -> None:
         identity = gateway.auth_test()
     except InvalidAuth as exc:
         raise ConfigurationError(
-            f"Slack rejected SLACK_BOT_TOKEN ({exc.code}): copy the Bot User OAuth Token "
-            "(xoxb-…) from the app's OAuth & Permissions page (create the app from "
-            "`planpulse manifest`)."
+            problem(ServeProblem.CREDENTIALS_REJECTED, error=exc.code)
         ) from None
     except SlackError as exc:
         log.warning("Slack did not answer auth.test (%s); starting anyway", exc.code)
@@ -231,7 +237,7 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
-            f"Cannot listen on {host}:{port} ({exc.strerror}): set PORT or --port to a free port."
+            problem(ServeProblem.PORT_UNAVAILABLE, host=host, port=port, reason=exc.strerror)
         ) from None
     return sock
 
@@ -278,11 +284,11 @@ def _run_socket_mode(bolt: App, services: Services, *, host: str, port: int) -> 
     # Slack needs no HTTP in Socket Mode, but an orchestrator still probes the process.
     health = _HealthServer(health_app(services.engine, handler.client), host=host, port=port)
     try:
-        handler.connect()
+        handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("PlanPulse connected in Socket Mode; GET /healthz on %s:%d", host, port)
         stop.wait()
         log.info("Stopping: closing the Socket Mode connection")
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
     finally:
         health.stop()
 

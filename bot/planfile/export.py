@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 from openpyxl import Workbook
@@ -20,7 +20,10 @@ from bot.planfile.tables import document_to_tables
 from bot.problems import problem
 from storage.db import session_scope
 
-_BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+if TYPE_CHECKING:
+    _BaseDumper = yaml.SafeDumper
+else:  # libyaml's dumper when PyYAML was built with it: the same output, faster
+    _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Dumper(_BaseDumper):

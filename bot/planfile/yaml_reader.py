@@ -55,7 +55,8 @@ class _UnsupportedTag(ConstructorError):
 def _scalar(event: events.ScalarEvent) -> Any:
     tag = event.tag
     if tag is None or tag == "!":
-        tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)
+        # types-PyYAML leaves Resolver.resolve unannotated.
+        tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
     if tag == _STR:
         return event.value
     construct = _CONSTRUCTOR.yaml_constructors.get(tag)
