@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 def register_all(app: App, services: Services) -> None:
     """Register middleware, the error handler, then each area's listeners.
 
-    Every listener registered on `app` after `guard_app`, in any area, is guarded
-    (handlers/guard.py): an exception after its ack is answered politely, never by Bolt.
+    An area is handed a `GuardedApp`, not the Bolt app: each listener it registers is guarded
+    (handlers/guard.py), so an exception after its ack is answered politely, never by Bolt.
     """
     # Imported here, not at module level: importing `handlers` must not pull in Bolt and the
     # whole core (the CLI's plan commands import nothing of Slack).
@@ -28,6 +28,6 @@ def register_all(app: App, services: Services) -> None:
 
     middleware.register(app, services)
     errors.register(app, services)
-    guard.guard_app(app, services)
+    listeners = guard.GuardedApp(app, services)
     for area in (pulse_actions, pulse_command, pulse_views, share, kpi, plan, home):
-        area.register(app, services)
+        area.register(listeners, services)

@@ -1,4 +1,4 @@
-"""Guards every listener: an exception raised after its ack is answered here, never by Bolt.
+"""Every area registers its listeners here, guarded: an exception after the ack is answered by us, never by Bolt.
 
 Why: in slack-bolt 1.30's ThreadListenerRunner (HTTP mode, `process_before_response=False`), a
 listener that calls `ack()` and then raises sends Bolt down a path that briefly sets the shared
@@ -7,79 +7,93 @@ deciding what to send. Slack then sees a 500 or a 404 for a request that was ack
 exception after the ack is caught inside the listener call, logged and answered politely by
 `handlers.errors.answer_after_ack`; one raised before the ack still reaches `@app.error`, whose
 reply rides on the ack (a command's ephemeral text, a modal's field errors).
+
+Only Bolt's public API is used: each listener is registered with `app.command` / `app.action` /
+`app.view` / `app.event`, wrapped in a plain function taking Bolt's documented `args: Args`
+(every injectable argument in one object), which hands the listener the arguments it names.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from slack_bolt import App
+from slack_bolt import App, Args
 
 from bot.services import Services
 from handlers.errors import answer_after_ack
 
 log = logging.getLogger(__name__)
 
-# What the guard itself needs from Bolt, whatever the listener asks for (the context names the
-# event this delivery claimed, which a failure gives back: handlers/middleware.py).
-GUARD_ARGS = ("ack", "body", "context")
+Listener = TypeVar("Listener", bound=Callable[..., object])
+
+# What Bolt can hand a listener: the attributes of its `Args` (listener arguments are by name).
+INJECTABLE = frozenset(inspect.get_annotations(Args))
 
 
-def guard_app(app: App, services: Services) -> None:
-    """From now on, every listener registered on `app` (any kind, any module) is guarded.
+class GuardedApp:
+    """The one way an area registers listeners: like `App`'s decorators, each listener guarded.
 
-    Bolt 1.x funnels every listener registration (command, action, view, event, shortcut,
-    options, message...) through `App._register_listener`; wrapping that one method covers them
-    all, including listeners a test adds later. tests/test_guard.py checks every listener of the
-    real app is guarded, so a Bolt upgrade that moves this funnel fails loudly.
+    The decorators return the listener itself, unchanged; Bolt holds the guard around it.
     """
-    register = app._register_listener
 
-    def register_guarded(functions: Sequence[Callable[..., Any]], *args: Any, **kwargs: Any) -> Any:
-        ack_function, *lazy = list(functions)  # lazy listeners run after the ack, on their own
-        return register([guarded(ack_function, services), *lazy], *args, **kwargs)
+    def __init__(self, app: App, services: Services) -> None:
+        self._app = app
+        self._services = services
 
-    app._register_listener = register_guarded  # type: ignore[method-assign]
+    def command(self, command: str) -> Callable[[Listener], Listener]:
+        return self._registering(self._app.command(command))
+
+    def action(self, action_id: str) -> Callable[[Listener], Listener]:
+        return self._registering(self._app.action(action_id))
+
+    def view(self, callback_id: str) -> Callable[[Listener], Listener]:
+        return self._registering(self._app.view(callback_id))
+
+    def event(self, event_type: str) -> Callable[[Listener], Listener]:
+        return self._registering(self._app.event(event_type))
+
+    def _registering(self, bolt_register: Callable[..., Any]) -> Callable[[Listener], Listener]:
+        def register(listener: Listener) -> Listener:
+            bolt_register(guard_listener(listener, self._services))
+            return listener
+
+        return register
 
 
-def guarded(listener: Callable[..., Any], services: Services) -> Callable[..., Any]:
-    """`listener`, with exceptions after its ack handled; Bolt injects what either needs."""
-    if getattr(listener, "planpulse_guarded", False):
-        return listener
+def guard_listener(listener: Callable[..., object], services: Services) -> Callable[[Args], object]:
+    """`listener` behind a guard that takes Bolt's `args` and passes on the arguments it names."""
     wanted = _named_parameters(listener)
 
-    def guard(**kwargs: Any) -> Any:
-        ack = kwargs["ack"]
+    def guard(args: Args) -> object:
         try:
-            return listener(**{name: kwargs[name] for name in wanted})
+            return listener(**{name: getattr(args, name) for name in wanted})
         except Exception as error:
-            if ack.response is None:
+            if args.ack.response is None:
                 raise  # not acknowledged yet: @app.error answers in the ack itself
-            _answer(services, error, kwargs["body"], kwargs["context"])
+            _answer(services, error, args.body, args.context)
             return None
 
-    functools.update_wrapper(guard, listener)  # Bolt names the listener in its logs
-    # Bolt reads the argument names to inject through inspect.unwrap + getfullargspec: drop the
-    # `__wrapped__` link so it sees this signature (the listener's own, plus ack and body).
-    del guard.__wrapped__  # type: ignore[attr-defined]
-    guard.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-            for name in [*wanted, *(name for name in GUARD_ARGS if name not in wanted)]
-        ]
-    )
-    guard.planpulse_guarded = True  # type: ignore[attr-defined]
+    # Bolt names the listener in its logs. Not functools.wraps: Bolt reads the arguments to
+    # inject through inspect.unwrap, and `__wrapped__` would make it read the listener's own.
+    guard.__name__ = getattr(listener, "__name__", guard.__name__)
+    guard.__qualname__ = getattr(listener, "__qualname__", guard.__qualname__)
+    guard.__doc__ = listener.__doc__
     return guard
 
 
-def _named_parameters(listener: Callable[..., Any]) -> list[str]:
-    """The names Bolt injects into `listener` (it passes every argument by name)."""
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in inspect.signature(listener).parameters.values() if p.kind in kinds]
+def _named_parameters(listener: Callable[..., object]) -> list[str]:
+    """The names `listener` asks for; one Bolt cannot give fails here, at registration."""
+    names = []
+    for parameter in inspect.signature(listener).parameters.values():
+        if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            raise TypeError(f"{listener!r}: Bolt passes arguments by name only ({parameter})")
+        if parameter.name not in INJECTABLE:
+            raise TypeError(f"{listener!r}: Bolt has no argument called {parameter.name!r}")
+        names.append(parameter.name)
+    return names
 
 
 def _answer(services: Services, error: Exception, body: Any, context: Any) -> None:

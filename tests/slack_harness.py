@@ -46,7 +46,8 @@ Fixtures (registered from tests/conftest.py):
   executor: `bot.wait_idle()` blocks until every started listener has finished (use it, or
   `standin.wait_for`, before asserting on the database or on Slack calls made after the ack).
   `bot.services` and `bot.standin` are the same objects as the fixtures. A test module can
-  override the `extra_listeners` fixture (a list of `callable(app)`) to add test-only listeners.
+  override the `extra_listeners` fixture (a list of `callable(app)`) to add test-only listeners;
+  `app` is a `handlers.guard.GuardedApp`, as every area gets.
 
 - `internal_service` — a local HTTP listener standing for a service inside the network (what a
   forged response_url would point at): `.url`, `.received` (every request that reached it).
@@ -283,7 +284,7 @@ def services(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture
 def extra_listeners() -> list[Callable[[Any], None]]:
-    """Override in a test module to add test-only listeners to the Bolt app (error-path tests)."""
+    """Override in a test module to add test-only listeners, guarded like real ones (error-path tests)."""
     return []
 
 
@@ -295,11 +296,12 @@ def bot(
 
     from bot.entry.app import create_app
     from bot.entry.server import build_asgi_app
+    from handlers.guard import GuardedApp
 
     executor = TrackingExecutor()
     bolt = create_app(services, listener_executor=executor)
-    for add_listeners in extra_listeners:
-        add_listeners(bolt)
+    for add_listeners in extra_listeners:  # registered the way every area registers its own
+        add_listeners(GuardedApp(bolt, services))
     asgi = build_asgi_app(services, bolt_app=bolt)
     sock = _free_socket()
     server = uvicorn.Server(

@@ -10,11 +10,12 @@ import pytest
 
 from bot.entry.app import create_app
 from bot.errors import UserError
+from handlers.guard import GuardedApp, guard_listener
 
-REQUESTS = 50
+REQUESTS = 200
 
 
-def _add_failing_listeners(app: Any) -> None:
+def _add_failing_listeners(app: GuardedApp) -> None:
     """Listeners that ack and then fail, registered the way any area registers its own."""
 
     @app.action("guard_user_error")
@@ -120,7 +121,17 @@ def test_event_listener_bug_is_logged_and_nobody_is_messaged(bot, standin, caplo
 
 def test_every_listener_of_the_real_app_is_guarded(services) -> None:
     app = create_app(services)
-    listeners = app._listeners  # Bolt's own list: what it will really call
-    assert listeners
-    assert all(getattr(x.ack_function, "planpulse_guarded", False) for x in listeners)
-    assert all({"ack", "body"} <= set(x.arg_names) for x in listeners)
+    guard_code = guard_listener(lambda: None, services).__code__  # every guard shares it
+    listeners = app._listeners  # Bolt's own list, read by a test only: what it will really call
+    assert len(listeners) >= 7  # the pulse buttons, the modal, /pulse, /kpi, /plan, Home...
+    assert all(x.ack_function.__code__ is guard_code for x in listeners)
+    assert all(x.arg_names == ["args"] for x in listeners)  # Bolt's public `args: Args`
+    assert {x.ack_function.__name__ for x in listeners} >= {"answer", "submit_details", "kpi"}
+
+
+def test_a_listener_asking_for_what_bolt_cannot_give_fails_at_registration(services) -> None:
+    def typo(ack: Any, bdoy: dict[str, Any]) -> None:
+        ack()
+
+    with pytest.raises(TypeError, match="no argument called 'bdoy'"):
+        GuardedApp(create_app(services), services).action("typo")(typo)

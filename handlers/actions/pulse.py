@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.errors import UserError
@@ -14,6 +14,7 @@ from bot.pulses.answers import pulses_of, record_status, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
 from bot.services import Services
 from handlers.errors import say_error
+from handlers.guard import GuardedApp
 from handlers.payload import BadPayload, optional_str, payload_str
 from storage.db import session_scope
 from storage.models import PulseStatus
@@ -27,7 +28,7 @@ STATUS_BY_ACTION = {
 }
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     for action_id, status in STATUS_BY_ACTION.items():
         app.action(action_id)(_quick_answer(services, status))
     app.action(PulseIds.ADD_DETAILS)(_open_details(services))

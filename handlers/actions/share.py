@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.reports import kpi_answer, plan_answer
 from bot.services import Services
 from bot.slack.errors import ChannelNotFound, NotInChannel, SlackError
+from handlers.guard import GuardedApp
 from handlers.payload import BadPayload, payload_str
 from storage.db import session_scope
 from templates.answers import (
@@ -25,7 +26,7 @@ from templates.ids import QueryIds
 log = logging.getLogger(__name__)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     settings = services.settings
 
     @app.action(QueryIds.SHARE)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.reports import kpi_answer
 from bot.services import Services
+from handlers.guard import GuardedApp
 from storage.db import session_scope
 from templates.answers import Asked, kpi_message
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     settings = services.settings
 
     @app.command(settings.kpi_command)

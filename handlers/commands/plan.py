@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.reports import plan_answer
 from bot.services import Services
+from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 from storage.db import session_scope
 from templates.answers import Asked, plan_message
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     settings = services.settings
 
     @app.command(settings.plan_command)

@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.pulses.answers import pulses_of
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
+from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 from storage.db import session_scope
 from templates import render_json
 from templates.ids import PulseIds
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     command = services.settings.pulse_command
 
     @app.command(command)

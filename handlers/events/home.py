@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
-
 from bot.clock import utcnow
 from bot.home import publish_home
 from bot.services import Services
+from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any]) -> None:
         # The same event fires for the Messages tab; only the Home tab has a view to publish.

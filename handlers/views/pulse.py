@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.home import refresh_home
 from bot.pulses.answers import record_details, refresh_prompt
 from bot.pulses.details import pulse_id_from, read_details
 from bot.services import Services
+from handlers.guard import GuardedApp
 from handlers.payload import payload_dict, payload_str
 from storage.db import session_scope
 from templates.ids import PulseDetailsIds
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     @app.view(PulseDetailsIds.VIEW)
     def submit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         now = utcnow()
