@@ -38,18 +38,23 @@ class LoggingSettings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"{value!r} is not a log level; use {', '.join(LOG_LEVELS)}")
-        return level
+        return _one_of(
+            value.strip().upper(), LOG_LEVELS, given=value, kind="log level", joiner=", "
+        )
 
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
-        fmt = value.strip().lower()
-        if fmt not in LOG_FORMATS:
-            raise ValueError(f"{value!r} is not a log format; use {' or '.join(LOG_FORMATS)}")
-        return fmt
+        return _one_of(
+            value.strip().lower(), LOG_FORMATS, given=value, kind="log format", joiner=" or "
+        )
+
+
+def _one_of(value: str, allowed: tuple[str, ...], *, given: str, kind: str, joiner: str) -> str:
+    """`value` when it is one of `allowed`; else pydantic reports the reason under the setting."""
+    if value not in allowed:
+        raise ValueError(f"{given!r} is not a {kind}; use {joiner.join(allowed)}")
+    return value
 
 
 class Settings(LoggingSettings):
