@@ -257,7 +257,7 @@ def _alert_admins(services: Services, report: DirectoryReport, now: datetime) ->
                 session=session,
                 kind=AlertKinds.OWNER_UNREACHABLE,
                 subject=subject,
-                detail=detail,
+                facts=detail,
                 now=now,
             ):
                 messages.append(_owner_message(owner))
@@ -268,7 +268,7 @@ def _alert_admins(services: Services, report: DirectoryReport, now: datetime) ->
                 session=session,
                 kind=AlertKinds.CHANNEL_UNREACHABLE,
                 subject=subject,
-                detail=detail,
+                facts=detail,
                 now=now,
             ):
                 messages.append(_channel_message(problem))

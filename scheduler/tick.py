@@ -103,12 +103,14 @@ def run_once_per_period(
     return result
 
 
-# Name → step, in order. Other areas add their per-tick work here (one line each).
+# Name → step, in order. Other areas add their per-tick work here (one line each). The directory
+# steps come first: everything after them needs Slack IDs, and people just imported get theirs
+# in this same tick.
 STEPS: dict[str, Callable[[Services, datetime], object]] = {
-    "pulses": _pulses,
-    "follow_ups": _follow_ups,
     "directory": _daily_directory_sync,
     "new_people": _new_people,
+    "pulses": _pulses,
+    "follow_ups": _follow_ups,
     "event_pruning": _daily_event_pruning,
 }
 

@@ -13,7 +13,7 @@ from storage.models import Alert, AlertState
 
 
 def open_alert_once(
-    *, session: Session, kind: str, subject: str, detail: dict[str, Any], now: datetime
+    *, session: Session, kind: str, subject: str, facts: dict[str, Any], now: datetime
 ) -> Alert | None:
     """Open the alert (kind, subject) unless it is already open; the new row, or None."""
     open_key = f"{kind}:{subject}"
@@ -26,7 +26,7 @@ def open_alert_once(
             state=AlertState.OPEN,
             opened_at=now,
             updated_at=now,
-            detail=detail,
+            facts=facts,
         )
         .on_conflict_do_nothing(index_elements=["open_key"])
         .returning(col(Alert.id))

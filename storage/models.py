@@ -179,6 +179,8 @@ class Kpi(SQLModel, table=True):
     # Shortfall against today's expected value, as a percentage of |target - baseline|.
     amber_tolerance: float = 10.0
     red_tolerance: float = 25.0
+    # A KPI with no reading for longer than this (from its `start` when it has none) is off track.
+    reading_every_days: int = 35
     archived: bool = False
 
 
@@ -245,22 +247,52 @@ class Dependency(SQLModel, table=True):
     """What a requesting initiative needs from a provider team, by a date."""
 
     __tablename__ = "dependency"
-    __table_args__ = (Index("ix_dependency_state_needed_by", "state", "needed_by"),)
+    __table_args__ = (
+        Index("ix_dependency_state_needed_by", "state", "needed_by"),
+        Index("ix_dependency_state_ack_due", "state", "ack_due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=100)
     initiative_id: int = Field(foreign_key="initiative.id", index=True)
-    milestone_id: int | None = Field(default=None, foreign_key="milestone.id")
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
     provider_team_id: int = Field(foreign_key="team.id", index=True)
     need: str
     needed_by: date
     ack_within_days: int | None = None  # None means the plan's default
     state: str = DependencyState.REQUESTED
-    requested_at: datetime | None = utc_column()
+    # Bumped whenever `need` or `needed_by` changes: each revision is asked for anew.
+    request_revision: int = 1
+    requested_at: datetime | None = utc_column()  # when the current revision's request was posted
+    # End of the `ack_within_days`-th business day after the request was posted (plan timezone).
+    ack_due_at: datetime | None = utc_column()
+    acknowledged_at: datetime | None = utc_column()
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="person.id")
+    alternative_date: date | None = None  # "can't make it": when it could be delivered instead
+    delivered_at: datetime | None = utc_column()
     state_changed_at: datetime | None = utc_column()
     state_changed_by_id: int | None = Field(default=None, foreign_key="person.id")
-    note: str | None = None
+    note: str | None = None  # the reason given with "can't make it", at risk or blocked
     archived: bool = False
+
+
+class DependencyRequest(SQLModel, table=True):
+    """One request message per dependency revision in the provider team's channel, posted once."""
+
+    __tablename__ = "dependency_request"
+    __table_args__ = (
+        UniqueConstraint("dependency_id", "revision", name="uq_dependency_request_revision"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dependency_id: int = Field(foreign_key="dependency.id", index=True)
+    revision: int
+    claimed_at: datetime = utc_column(nullable=False)
+    posted_at: datetime | None = utc_column()
+    channel_id: str | None = None
+    message_ts: str | None = None
+    shown: str | None = None  # fingerprint of what the message shows: changed means chat.update
+    error: str | None = None
 
 
 # --- the pulse loop ---------------------------------------------------------------------------
@@ -312,21 +344,43 @@ class PulseAnswer(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
-    """One open alert per (kind, subject): `open_key` is set while open and cleared on resolve."""
+    """One alert per (kind, subject) while it lasts: `open_key` is set while open, cleared on resolve.
+
+    A condition that comes back after being resolved opens a new row. `facts` is what the
+    condition found (rendered by the kind's template); `shown` fingerprints what its message
+    shows, so a tick in which nothing changed calls Slack for nothing.
+    """
 
     __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_state_kind", "state", "kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)
-    subject: str = Field(max_length=200)  # e.g. "milestone:beta-ready"
+    subject: str = Field(max_length=200)  # e.g. "milestone:17"
     open_key: str | None = Field(default=None, unique=True, max_length=250)
     state: str = AlertState.OPEN
     opened_at: datetime = utc_column(nullable=False)
     updated_at: datetime | None = utc_column()
     resolved_at: datetime | None = utc_column()
-    channel_id: str | None = None
+    channel_id: str | None = None  # where its message is (its own, or the channel's summary)
     message_ts: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    in_summary: bool = False  # over the channel's noise budget: listed in a summary message
+    posted_at: datetime | None = utc_column()
+    notified_at: datetime | None = utc_column()  # the direct messages of its raising were sent
+    shown: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ChannelStatus(SQLModel, table=True):
+    """What the bot last learnt about a channel the plan names: a problem open until it clears."""
+
+    __tablename__ = "channel_status"
+
+    ref: str = Field(primary_key=True, max_length=100)  # as written in the plan: C… or #name
+    channel_id: str | None = None
+    name: str = ""
+    problem: str | None = None  # not_found | archived | not_member | None when fine
+    checked_at: datetime = utc_column(nullable=False)
 
 
 class DecisionPoll(SQLModel, table=True):

@@ -256,7 +256,7 @@ def _record_unreachable(
             session=session,
             kind=AlertKinds.OWNER_UNREACHABLE,
             subject=f"person:{owner.id}",
-            detail={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
+            facts={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
             now=now,
         )
         recipients = admins(session=session) if alert is not None else []

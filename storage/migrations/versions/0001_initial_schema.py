@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 01:03:26.460383
+Create Date: 2026-12-02 03:53:32.308010
 """
 
 from collections.abc import Sequence
@@ -34,10 +34,17 @@ def upgrade() -> None:
         sa.Column("resolved_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("in_summary", sa.Boolean(), nullable=False),
+        sa.Column("posted_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("notified_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("shown", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("facts", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("open_key"),
     )
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.create_index("ix_alert_state_kind", ["state", "kind"], unique=False)
+
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -53,6 +60,15 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_entity", ["entity", "entity_key"], unique=False)
 
+    op.create_table(
+        "channel_status",
+        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("problem", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("checked_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("ref"),
+    )
     op.create_table(
         "holiday",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -187,6 +203,7 @@ def upgrade() -> None:
         sa.Column("due", sa.Date(), nullable=False),
         sa.Column("amber_tolerance", sa.Float(), nullable=False),
         sa.Column("red_tolerance", sa.Float(), nullable=False),
+        sa.Column("reading_every_days", sa.Integer(), nullable=False),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["objective_id"],
@@ -352,11 +369,21 @@ def upgrade() -> None:
         sa.Column("needed_by", sa.Date(), nullable=False),
         sa.Column("ack_within_days", sa.Integer(), nullable=True),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("request_revision", sa.Integer(), nullable=False),
         sa.Column("requested_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("ack_due_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("acknowledged_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("acknowledged_by_id", sa.Integer(), nullable=True),
+        sa.Column("alternative_date", sa.Date(), nullable=True),
+        sa.Column("delivered_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("state_changed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("state_changed_by_id", sa.Integer(), nullable=True),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("archived", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["acknowledged_by_id"],
+            ["person.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["initiative_id"],
             ["initiative.id"],
@@ -381,8 +408,12 @@ def upgrade() -> None:
             batch_op.f("ix_dependency_initiative_id"), ["initiative_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_dependency_milestone_id"), ["milestone_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_dependency_provider_team_id"), ["provider_team_id"], unique=False
         )
+        batch_op.create_index("ix_dependency_state_ack_due", ["state", "ack_due_at"], unique=False)
         batch_op.create_index("ix_dependency_state_needed_by", ["state", "needed_by"], unique=False)
 
     op.create_table(
@@ -437,6 +468,29 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "dependency_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dependency_id", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("posted_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("shown", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["dependency_id"],
+            ["dependency.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dependency_id", "revision", name="uq_dependency_request_revision"),
+    )
+    with op.batch_alter_table("dependency_request", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dependency_request_dependency_id"), ["dependency_id"], unique=False
+        )
+
+    op.create_table(
         "vote",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("poll_id", sa.Integer(), nullable=False),
@@ -460,6 +514,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("vote")
+    with op.batch_alter_table("dependency_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dependency_request_dependency_id"))
+
+    op.drop_table("dependency_request")
     with op.batch_alter_table("decision", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_decision_milestone_id"))
 
@@ -470,7 +528,9 @@ def downgrade() -> None:
     op.drop_table("pulse_answer")
     with op.batch_alter_table("dependency", schema=None) as batch_op:
         batch_op.drop_index("ix_dependency_state_needed_by")
+        batch_op.drop_index("ix_dependency_state_ack_due")
         batch_op.drop_index(batch_op.f("ix_dependency_provider_team_id"))
+        batch_op.drop_index(batch_op.f("ix_dependency_milestone_id"))
         batch_op.drop_index(batch_op.f("ix_dependency_initiative_id"))
 
     op.drop_table("dependency")
@@ -516,9 +576,13 @@ def downgrade() -> None:
     op.drop_table("person")
     op.drop_table("job_run")
     op.drop_table("holiday")
+    op.drop_table("channel_status")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entity")
 
     op.drop_table("audit_log")
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.drop_index("ix_alert_state_kind")
+
     op.drop_table("alert")
     # ### end Alembic commands ###
