@@ -365,6 +365,7 @@ class Alert(SQLModel, table=True):
     channel_id: str | None = None  # where its message is (its own, or the channel's summary)
     message_ts: str | None = None
     in_summary: bool = False  # over the channel's noise budget: listed in a summary message
+    claimed_at: datetime | None = utc_column()  # a process is posting it (a lease, see bot/alerts)
     posted_at: datetime | None = utc_column()
     notified_at: datetime | None = utc_column()  # the direct messages of its raising were sent
     shown: str | None = None

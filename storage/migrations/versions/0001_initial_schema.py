@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 03:53:32.308010
+Create Date: 2026-12-02 03:58:05.500084
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("in_summary", sa.Boolean(), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("posted_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("notified_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("shown", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
