@@ -49,12 +49,22 @@ class MessageEvents(StrEnum):
     """`metadata.event_type` of the bot's own posts, which lets it find them again after a crash."""
 
     PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
+    ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5"} (several when it is a summary)
 
 
 class AlertKinds(StrEnum):
-    """`alert.kind` of the admin alerts; open alerts are unique per (kind, subject)."""
+    """`alert.kind`: one per detection condition (bot/alerts/conditions.py), one template each.
 
-    # Shared by the pulse fan-out and the directory sync: one open alert per unreachable owner,
-    # whichever noticed first, so admins hear about each owner once.
+    Open alerts are unique per (kind, subject); each kind's message is
+    templates/blocks/alerts/<kind>.json.j2.
+    """
+
+    DEPENDENCY_UNACKNOWLEDGED = "dependency_unacknowledged"
+    DEPENDENCY_BLOCKED = "dependency_blocked"
+    MILESTONE_MISSED = "milestone_missed"
+    MILESTONE_AT_RISK = "milestone_at_risk"
+    KPI_OFF_TRACK = "kpi_off_track"
+    CONFIDENCE_MISMATCH = "confidence_mismatch"
+    INITIATIVE_DARK = "initiative_dark"
     OWNER_UNREACHABLE = "owner_unreachable"
     CHANNEL_UNREACHABLE = "channel_unreachable"

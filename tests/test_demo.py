@@ -98,14 +98,17 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
         assert asked["status"] == 200 and asked["lines"]
     calls = dict(live["calls"])
     # One DM each, and a reminder to those still silent a working day later when the ticks of
-    # the week get that far; nothing else posted.
-    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders)
+    # the week get that far; besides them, only the alerts the ticks raised.
+    alerts = live["alerts"]
+    alert_posts = sum(alerts.get(k, 0) for k in ("posted", "summaries", "told", "thread_lines"))
+    assert alerts["posted"] > 0
+    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + alert_posts
     assert all(
         r["local"] - timedelta(hours=24)
         >= next(p["local"] for p in prompts if p["name"] == r["name"])
         for r in reminders
     )
-    assert calls["chat.update"] == 1
+    assert calls["chat.update"] == 1 + alerts.get("updated", 0) + alerts.get("resolved", 0)
     assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.
     assert not [t for t in threading.enumerate() if t.name.startswith("demo-listener")]
