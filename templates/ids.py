@@ -37,6 +37,26 @@ class PulseDetailsIds(StrEnum):
     DEPENDENCY_LATE = "pulse_details_dependency_late_value"
 
 
+class MilestoneIds(StrEnum):
+    """A milestone's action buttons (value = milestone id) and the New date and Descope modals.
+
+    The buttons sit on missed and at-risk milestone alerts and on App Home, through
+    templates/blocks/milestone_actions.json.j2; the same listeners answer wherever they are.
+    """
+
+    MARK_DONE = "milestone_mark_done"
+    NEW_DATE = "milestone_new_date"
+    DESCOPE = "milestone_descope"
+    # "<prefix>:<milestone id>", so several milestones' buttons can share one message or Home.
+    ACTIONS_BLOCK = "milestone_actions"
+    NEW_DATE_VIEW = "milestone_new_date_form"
+    NEW_DATE_BLOCK = "milestone_new_date_block"
+    NEW_DATE_INPUT = "milestone_new_date_value"
+    DESCOPE_VIEW = "milestone_descope_form"
+    SCOPE_CUT_BLOCK = "milestone_scope_cut_block"
+    SCOPE_CUT_INPUT = "milestone_scope_cut_value"
+
+
 class QueryIds(StrEnum):
     """/kpi, /plan and App Home: the share button and the Home tab's blocks."""
 
