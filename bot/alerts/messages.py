@@ -14,7 +14,7 @@ from bot.slack.errors import SlackError
 from storage.detection import subject_now
 from storage.models import Alert, AlertState
 from templates import render_json_object, render_mrkdwn
-from templates.ids import AlertKinds
+from templates.ids import AlertKinds, MilestoneIds
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ def alert_message(
         resolved=resolved,
         variant="channel",
         links=_links(services, facts),
+        milestone_ids=MilestoneIds,
     )
 
 
@@ -65,6 +66,7 @@ def direct_message(
         resolved=False,
         variant="dm",
         links=links,
+        milestone_ids=MilestoneIds,
     )
 
 

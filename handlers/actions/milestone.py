@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
+from bot.alerts import run_detection
 from bot.clock import utcnow
 from bot.milestones.buttons import (
     descope_view,
@@ -39,13 +40,15 @@ def register(app: GuardedApp, services: Services) -> None:
 def _mark_done(services: Services) -> Callable[..., None]:
     def mark_done_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        user = payload_str(body, "user", "id")
+        user, now = payload_str(body, "user", "id"), utcnow()
         milestone_id = milestone_id_from(optional_str(action, "value"))
         with session_scope(services.engine) as session:
-            changed = mark_done(session, milestone_id=milestone_id, person=user, now=utcnow())
+            changed = mark_done(session, milestone_id=milestone_id, person=user, now=now)
             text = reply(session, milestone_id, "done", changed)
         response_url = optional_str(body, "response_url")
         tell_presser(services, user=user, response_url=response_url, text=text)
+        if changed:  # its missed or at-risk alert resolves now, not at the next tick
+            run_detection(services, now)
 
     return mark_done_pressed
 

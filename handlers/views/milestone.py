@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt import Ack
 
+from bot.alerts import run_detection
 from bot.clock import utcnow
 from bot.milestones.buttons import Submitted, submit_descope, submit_new_date, tell_presser
 from bot.services import Services
@@ -28,16 +29,18 @@ def register(app: GuardedApp, services: Services) -> None:
 
 def _submitted(services: Services, apply: Callable[..., Submitted]) -> Callable[..., None]:
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = payload_str(body, "user", "id")
+        user, now = payload_str(body, "user", "id"), utcnow()
         with session_scope(services.engine) as session:
             done = apply(
                 session,
                 private_metadata=view.get("private_metadata"),
                 values=payload_dict(view, "state", "values"),
                 person=user,
-                now=utcnow(),
+                now=now,
             )
         ack()
         tell_presser(services, user=user, response_url=done.response_url, text=done.reply)
+        # The plan moved: its alerts say so now, not at the next tick.
+        run_detection(services, now)
 
     return submit
