@@ -69,7 +69,7 @@ class MessageEvents(StrEnum):
     """`metadata.event_type` of the bot's own posts, which lets it find them again after a crash."""
 
     PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
-    ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5"} (several when it is a summary)
+    ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5", "summary": "yes" | "no"}
 
 
 class AlertKinds(StrEnum):

@@ -465,3 +465,27 @@ def test_an_at_risk_pulse_puts_the_next_milestone_at_risk(services, plan):
     assert _kinds(services, datetime(2027, 1, 12, tzinfo=UTC)) == [
         f"milestone_at_risk:milestone:{near}"
     ]
+
+
+def test_a_claim_left_by_a_crashed_pass_is_found_in_slack_not_posted_again(services, plan, standin):
+    """The crashed pass posted the alert but died before recording it; the next pass, after the
+    lease, finds the tagged post in the channel's history instead of posting a second one.
+    On the real clock: the stand-in stamps messages with it, and history is searched by time."""
+    from bot.alerts.lifecycle import CLAIM_LEASE
+    from storage import alerts as queries
+
+    now = datetime.now(UTC)
+    _milestone(services, plan, due=now.date() - timedelta(days=10))
+    run_detection(services, now)
+    [post] = _posts(standin, "CDELIVERY")
+    with Session(services.engine) as session:  # forget that it was posted
+        [alert] = session.exec(select(Alert))
+        alert.posted_at, alert.message_ts, alert.claimed_at = None, None, now
+        session.add(alert)
+        session.commit()
+    assert run_detection(services, now + timedelta(minutes=1)).posted == 0  # still leased
+    assert run_detection(services, now + CLAIM_LEASE + timedelta(minutes=1)).posted == 0
+    assert len(_posts(standin, "CDELIVERY")) == 1
+    with Session(services.engine) as session:
+        [alert] = queries.open_alerts(session=session)
+    assert alert.message_ts == post.ts and alert.posted_at is not None

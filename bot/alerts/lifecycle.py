@@ -115,6 +115,8 @@ def _post_unposted(
                 )
             )
         mine = [a for a in alerts if a.id in claimed]
+        if channel is not None:
+            mine = _not_already_posted(services, mine, channel, now)
         if not mine:
             continue
         if channel is None:  # nowhere to post (DM-only kinds): only the people are told
@@ -131,12 +133,44 @@ def _post_unposted(
                 _notify(services, alert, finding, now, report)
 
 
+def _not_already_posted(
+    services: Services, alerts: list[Alert], channel: str, now: datetime
+) -> list[Alert]:
+    """A claim taken over from a process that died may have been posted: Slack's history says."""
+    stale = [a for a in alerts if a.claimed_at is not None]
+    if not stale:
+        return alerts
+    oldest = min(a.claimed_at for a in stale if a.claimed_at is not None)
+    tagged = services.slack.find_tagged_messages(
+        channel=channel, event_type=MessageEvents.ALERT, oldest=oldest - CLAIM_LEASE
+    )
+    found: dict[int, tuple[str, bool]] = {}
+    for message in tagged:
+        ids = [int(i) for i in str(message.payload.get("alert_ids", "")).split(",") if i.isdigit()]
+        for alert_id in ids:
+            found.setdefault(alert_id, (message.ts, message.payload.get("summary") == "yes"))
+    recovered = [a for a in stale if a.id in found]
+    with session_scope(services.engine) as session:
+        for alert in recovered:
+            assert alert.id is not None
+            ts, in_summary = found[alert.id]
+            queries.mark_posted(
+                session=session,
+                alert_ids=[alert.id],
+                channel_id=channel,
+                ts=ts,
+                in_summary=in_summary,
+                now=now,
+            )
+    return [a for a in alerts if a not in recovered]
+
+
 def _post_one(
     services: Services, alert: Alert, channel: str, now: datetime, report: DetectionReport
 ) -> None:
     assert alert.id is not None
     rendered = messages.alert_message(services, alert.kind, alert.facts, resolved=False)
-    posted = _post(services, [alert], channel, rendered, now)
+    posted = _post(services, [alert], channel, rendered, now, summary=False)
     if posted is None:
         report.unposted += 1
         return
@@ -158,7 +192,7 @@ def _post_summary(
 ) -> None:
     """Over the noise budget: one message lists them all; each stays an alert row of its own."""
     rendered = messages.summary_message(alerts, plan_command=services.settings.plan_command)
-    posted = _post(services, alerts, channel, rendered, now)
+    posted = _post(services, alerts, channel, rendered, now, summary=True)
     if posted is None:
         report.unposted += len(alerts)
         return
@@ -183,10 +217,13 @@ def _post(
     channel: str,
     rendered: messages.Rendered,
     now: datetime,
+    *,
+    summary: bool,
 ) -> PostedMessage | None:
     """Post one alert message; a channel the bot cannot post to is recorded and the claim given back."""
     ids = [a.id for a in alerts if a.id is not None]
-    tag = MessageTag(MessageEvents.ALERT, {"alert_ids": ",".join(map(str, ids))})
+    listed = {"alert_ids": ",".join(map(str, ids)), "summary": "yes" if summary else "no"}
+    tag = MessageTag(MessageEvents.ALERT, listed)
     try:
         posted = services.slack.post_message(
             channel=channel, text=rendered.text, blocks=rendered.blocks, tag=tag
