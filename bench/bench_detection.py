@@ -318,7 +318,7 @@ def _measure_tick(measured: Measured, services: Services, standin: StandIn, repe
     measured.tick_s, report = best_of(repeat, lambda: run_tick(services, NOW))
     assert report.ok, report.failed
     measured.tick_steps = {
-        name: best_of(repeat, lambda step=step: step(services, NOW))[0]  # type: ignore[misc]
+        name: best_of(repeat, lambda step=step: step(services, NOW))[0]
         for name, step in STEPS.items()
     }
     measured.tick_calls = len(standin.calls())
@@ -460,7 +460,7 @@ def print_report(results: list[Measured], size: PlanSize, repeat: int, detect_na
 def load_detection() -> Detect | None:
     """The lead's pass, imported only now: this benchmark must run on branches without it."""
     try:
-        from bot.alerts import run_detection  # type: ignore[attr-defined, unused-ignore]
+        from bot.alerts import run_detection
     except ImportError as exc:
         print(f"{NOT_AVAILABLE} ({exc}): timing the floor and the no-op tick only")
         return None
