@@ -28,6 +28,33 @@ def open_alerts(*, session: Session, kinds: Iterable[str] | None = None) -> list
     return list(session.exec(statement.order_by(col(Alert.id))))
 
 
+def open_alert_index(*, session: Session) -> dict[str, tuple[int, str | None]]:
+    """Every open alert's key → (ID, fingerprint): all a pass needs to see what changed."""
+    statement = select(col(Alert.open_key), col(Alert.id), col(Alert.shown)).where(
+        col(Alert.state) == AlertState.OPEN
+    )
+    return {
+        str(key): (alert_id, shown)
+        for key, alert_id, shown in session.exec(statement)
+        if alert_id is not None
+    }
+
+
+def alerts_by_ids(*, session: Session, alert_ids: Sequence[int]) -> dict[int, Alert]:
+    if not alert_ids:
+        return {}
+    statement = select(Alert).where(col(Alert.id).in_(list(alert_ids)))
+    return {int(a.id): a for a in session.exec(statement) if a.id is not None}
+
+
+def unposted_alerts(*, session: Session) -> list[Alert]:
+    """Open alerts not yet in Slack: new ones, and those a refused or crashed post left behind."""
+    statement = select(Alert).where(
+        col(Alert.state) == AlertState.OPEN, col(Alert.posted_at).is_(None)
+    )
+    return list(session.exec(statement.order_by(col(Alert.id))))
+
+
 def raise_alert(
     *,
     session: Session,

@@ -166,37 +166,69 @@ def blocked_dependencies(*, session: Session, today: date) -> list[Row]:
     return _rows(session, _dependencies(where))
 
 
-def milestones_held_up(*, session: Session, today: date) -> dict[int, list[Row]]:
-    """Open, not yet due milestones fed by a blocked, at-risk or overdue dependency → those dependencies."""
-    where = (
-        *_UNDELIVERED,
-        or_(col(Dependency.state).in_(_LATE_STATES), col(Dependency.needed_by) < today),
+def milestones_held_up(*, session: Session, today: date) -> list[Row]:
+    """Open, not yet due milestones fed by a blocked, reported-late or overdue dependency: one row per such dependency.
+
+    Two queries, each on the (state, needed_by) index, rather than one OR that scans every row.
+    """
+    columns = (
+        *_milestone_columns(),
+        *_initiative_columns(),
+        col(Dependency.need).label("need"),
+        col(Dependency.state).label("state"),
+        col(Dependency.needed_by).label("needed_by"),
+        col(_provider.name).label("provider_name"),
+    )
+    undelivered = [s for s in DependencyState if s != DependencyState.DELIVERED]
+    late = [s for s in undelivered if s not in _LATE_STATES]
+    rows: list[Row] = []
+    for where in (
+        col(Dependency.state).in_(_LATE_STATES),
+        and_(col(Dependency.state).in_(late), col(Dependency.needed_by) < today),
+    ):
+        statement = (
+            select(*columns)
+            .select_from(Dependency)
+            .join(Milestone, col(Milestone.id) == col(Dependency.milestone_id))
+            .join(_provider, col(_provider.id) == col(Dependency.provider_team_id))
+            .where(
+                where,
+                col(Dependency.archived).is_(False),
+                col(Milestone.status) == MilestoneStatus.OPEN,
+                col(Milestone.due) >= today,
+                col(Milestone.archived).is_(False),
+            )
+        )
+        rows.extend(_rows(session, _with_initiative(statement, col(Milestone.initiative_id))))
+    return rows
+
+
+def milestones_expected_late(*, session: Session, today: date) -> list[Row]:
+    """Open milestones not yet due whose owner now expects them after their due date."""
+    statement = select(*_milestone_columns(), *_initiative_columns()).where(
+        col(Milestone.expected_due).is_not(None),  # the expected_due index: few rows have one
+        col(Milestone.expected_due) > col(Milestone.due),
         col(Milestone.status) == MilestoneStatus.OPEN,
         col(Milestone.due) >= today,
         col(Milestone.archived).is_(False),
     )
-    held: dict[int, list[Row]] = {}
-    for row in _rows(session, _dependencies(where)):
-        held.setdefault(int(row["milestone_id"]), []).append(row)
-    return held
+    statement = _with_initiative(statement, col(Milestone.initiative_id))
+    return _rows(session, statement)
 
 
 def upcoming_milestones(
-    *, session: Session, today: date, milestone_ids: Iterable[int] | None = None
+    *, session: Session, today: date, milestone_ids: Iterable[int]
 ) -> list[Row]:
-    """Open milestones not yet due: those listed, or those the owner expects after their due date."""
+    """The listed milestones that are open and not yet due."""
+    ids = sorted(set(milestone_ids))
+    if not ids:
+        return []
     statement = select(*_milestone_columns(), *_initiative_columns()).where(
+        col(Milestone.id).in_(ids),
         col(Milestone.status) == MilestoneStatus.OPEN,
         col(Milestone.due) >= today,
         col(Milestone.archived).is_(False),
     )
-    if milestone_ids is None:
-        statement = statement.where(col(Milestone.expected_due) > col(Milestone.due))
-    else:
-        ids = sorted(set(milestone_ids))
-        if not ids:
-            return []
-        statement = statement.where(col(Milestone.id).in_(ids))
     statement = _with_initiative(statement, col(Milestone.initiative_id))
     return _rows(session, statement.order_by(col(Milestone.due), col(Milestone.id)))
 

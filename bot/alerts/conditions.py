@@ -7,9 +7,12 @@ by DM. templates/blocks/alerts/<kind>.json.j2 words each kind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlmodel import Session
@@ -29,13 +32,35 @@ WORRIED = (PulseStatus.AT_RISK, PulseStatus.OFF_TRACK)
 class Finding:
     kind: AlertKinds
     subject: str  # e.g. "milestone:17": with the kind, the alert's identity
-    facts: dict[str, Any]
+    found: Mapping[str, Any]  # what the condition read (dates as dates)
     channel: str | None  # where its message goes: a channel ID, a user ID (a DM), or nowhere
     notify: tuple[str, ...] = ()  # Slack user IDs told once, by DM, when it is raised
 
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.subject}"
+
+    @cached_property
+    def _json(self) -> str:
+        # Serialised once, by the C encoder: a no-op pass over thousands of alerts compares
+        # fingerprints and never builds the stored form of what it found.
+        return json.dumps(self.found, sort_keys=True, ensure_ascii=False, default=_iso)
+
+    @cached_property
+    def shown(self) -> str:
+        """Fingerprint of what the alert shows: equal to the stored one means nothing to redraw."""
+        return hashlib.sha256(self._json.encode()).hexdigest()[:32]
+
+    @cached_property
+    def facts(self) -> dict[str, Any]:
+        """What the alert shows, as the database keeps it (dates as ISO text)."""
+        return dict(json.loads(self._json))
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {value!r}")
 
 
 @dataclass
@@ -57,7 +82,7 @@ class _Plan:
         notify: Iterable[str | None] = (),
     ) -> Finding:
         told = tuple(dict.fromkeys(p for p in notify if p and p != channel))
-        finding = Finding(kind, subject, _jsonable(facts), channel, told)
+        finding = Finding(kind, subject, facts, channel, told)
         self.found.append(finding)
         return finding
 
@@ -132,22 +157,23 @@ def _missed_milestones(session: Session, plan: _Plan) -> set[int]:
 def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
     """Not yet due, but held up by a dependency, expected late by its owner, or worried about."""
     reasons: dict[int, list[dict[str, Any]]] = {}
-    for milestone_id, dependencies in queries.milestones_held_up(
-        session=session, today=plan.today
-    ).items():
-        for dep in dependencies:
-            reasons.setdefault(milestone_id, []).append(
-                {
-                    "why": "dependency",
-                    "need": dep["need"],
-                    "provider_name": dep["provider_name"],
-                    "state": dep["state"],
-                    "needed_by": dep["needed_by"],
-                }
-            )
-    expected_late = queries.upcoming_milestones(session=session, today=plan.today)
-    for row in expected_late:
-        reasons.setdefault(int(row["milestone_id"]), []).append(
+    rows: dict[int, Mapping[str, Any]] = {}
+    for row in queries.milestones_held_up(session=session, today=plan.today):
+        milestone_id = int(row["milestone_id"])
+        rows[milestone_id] = row
+        reasons.setdefault(milestone_id, []).append(
+            {
+                "why": "dependency",
+                "need": row["need"],
+                "provider_name": row["provider_name"],
+                "state": row["state"],
+                "needed_by": row["needed_by"],
+            }
+        )
+    for row in queries.milestones_expected_late(session=session, today=plan.today):
+        milestone_id = int(row["milestone_id"])
+        rows[milestone_id] = row
+        reasons.setdefault(milestone_id, []).append(
             {"why": "expected_late", "expected_due": row["expected_due"]}
         )
     statuses = queries.latest_pulse_statuses(session=session)
@@ -159,7 +185,6 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
         reasons.setdefault(milestone_id, []).append(
             {"why": "pulse", "status": worried[initiative_id]}
         )
-    rows = {int(r["milestone_id"]): r for r in expected_late}
     missing = [m for m in reasons if m not in rows]
     rows.update(
         (int(r["milestone_id"]), r)
@@ -298,10 +323,10 @@ def _confidence_mismatches(
     for finding in plan.found:
         if finding.kind in (AlertKinds.MILESTONE_MISSED, AlertKinds.MILESTONE_AT_RISK):
             why.setdefault(_initiative_of(finding), []).append(
-                {"why": finding.kind, "title": finding.facts["title"]}
+                {"why": finding.kind, "title": finding.found["title"]}
             )
     kpi_names = {
-        f.facts["kpi_id"]: f.facts["name"] for f in plan.found if f.kind == AlertKinds.KPI_OFF_TRACK
+        f.found["kpi_id"]: f.found["name"] for f in plan.found if f.kind == AlertKinds.KPI_OFF_TRACK
     }
     for initiative_id, kpi_ids in queries.initiatives_of_kpis(
         session=session, kpi_ids=off_track_kpis
@@ -323,7 +348,7 @@ def _confidence_mismatches(
 
 
 def _initiative_of(finding: Finding) -> int:
-    return int(finding.facts["initiative_id"])
+    return int(finding.found["initiative_id"])
 
 
 def _dark_initiatives(session: Session, plan: _Plan) -> None:
@@ -382,14 +407,3 @@ def _unreachable_channels(session: Session, plan: _Plan) -> None:
             None,
             notify=plan.admins,
         )
-
-
-def _jsonable(value: Any) -> Any:
-    """Facts as JSON keeps them: dates and instants as ISO text, so stored and fresh facts compare equal."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value

@@ -8,14 +8,11 @@ compares fingerprints only and calls Slack for nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.alerts import messages
 from bot.alerts.conditions import Finding, find_problems
@@ -54,18 +51,12 @@ class DetectionReport:
     unposted: int = 0  # kept for the next pass: the channel refused the post
 
 
-def shown(facts: dict[str, Any]) -> str:
-    """Fingerprint of what an alert shows: equal means its message needs no update."""
-    text = json.dumps(facts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def run_detection(services: Services, now: datetime) -> DetectionReport:
     """Evaluate every condition at `now` and bring the alerts (and their messages) in line."""
     report = DetectionReport()
     with session_scope(services.engine) as session:
         findings = {f.key: f for f in find_problems(session, now)}
-        current = {str(a.open_key): a for a in queries.open_alerts(session=session)}
+        current = queries.open_alert_index(session=session)  # open key → (id, shown)
         for key, finding in findings.items():
             if key in current:
                 continue
@@ -74,17 +65,21 @@ def run_detection(services: Services, now: datetime) -> DetectionReport:
                 kind=finding.kind,
                 subject=finding.subject,
                 facts=finding.facts,
-                shown=shown(finding.facts),
+                shown=finding.shown,
                 channel_id=finding.channel,
                 now=now,
             )
             report.raised += raised is not None
-    changed = [
-        (alert, findings[key])
-        for key, alert in current.items()
-        if key in findings and alert.shown != shown(findings[key].facts)
-    ]
-    cleared = [alert for key, alert in current.items() if key not in findings]
+        changed_ids = {
+            alert_id: key
+            for key, (alert_id, was_shown) in current.items()
+            if key in findings and was_shown != findings[key].shown
+        }
+        cleared_ids = [alert_id for key, (alert_id, _) in current.items() if key not in findings]
+        # Only the few alerts that need Slack are read whole.
+        loaded = queries.alerts_by_ids(session=session, alert_ids=[*changed_ids, *cleared_ids])
+    changed = [(loaded[i], findings[key]) for i, key in changed_ids.items() if i in loaded]
+    cleared = [loaded[i] for i in cleared_ids if i in loaded]
     _update(services, changed, now, report)
     _resolve(services, cleared, now, report)
     _post_unposted(services, findings, now, report)
@@ -99,7 +94,7 @@ def _post_unposted(
 ) -> None:
     """Post what is open and not yet in Slack: a few per channel, the rest in one summary."""
     with session_scope(services.engine) as session:
-        waiting = [a for a in queries.open_alerts(session=session) if a.posted_at is None]
+        waiting = queries.unposted_alerts(session=session)
     by_channel: dict[str | None, list[Alert]] = defaultdict(list)
     for alert in waiting:
         by_channel[alert.channel_id].append(alert)
@@ -302,7 +297,7 @@ def _update(
                 alert_id=alert.id,
                 shown_before=alert.shown,
                 facts=finding.facts,
-                shown=shown(finding.facts),
+                shown=finding.shown,
                 now=now,
             )
         if not won:
