@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot.links import MessageLinks
 from bot.reports import home_data
 from bot.services import Services
 from bot.slack.errors import SlackError
@@ -19,7 +20,7 @@ def publish_home(services: Services, *, user_id: str, now: datetime) -> None:
     settings = services.settings
     with session_scope(services.engine) as session:
         view = home_view(
-            home_data(session, user_id, now),
+            home_data(session, user_id, now, links=MessageLinks(services.slack)),
             now=now,
             kpi_command=settings.kpi_command,
             plan_command=settings.plan_command,

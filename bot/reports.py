@@ -6,28 +6,41 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlmodel import Session
 
 from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
+from bot.links import MessageLinks
 from storage import reports as q
-from storage.models import Initiative, Kpi, Milestone, Objective, Person
+from storage.models import Alert, Initiative, Kpi, Milestone, Objective, Person
 from storage.page import Page
-from storage.people import person_by_slack_id
+from storage.people import admins, leaders, person_by_slack_id
 from storage.plan import plan_timezone
 from storage.pulses import pending_pulses
+from templates.ids import AlertKinds
 
 SPARK_HISTORY = 12  # readings per sparkline: about a quarter of weekly readings
 CARD_HISTORY = 12  # readings listed on a KPI card
 LIST_LIMIT = 60  # rows fetched for a list; the templates show what fits and say "and N more"
 CHOICES_LIMIT = 25
 SUGGESTIONS = 5
+# Alerts fetched per list: each shown alert may cost a permalink lookup, and a slash command
+# is answered within 3 seconds.
+ALERT_LIST_LIMIT = 30
+
+# Problems of the bot's own set-up, told to the admins (or, when the plan has none, the
+# leaders), as bot/alerts/conditions.py does: theirs to see, nobody else's.
+ADMIN_KINDS = (AlertKinds.OWNER_UNREACHABLE, AlertKinds.CHANNEL_UNREACHABLE)
+# Alerts about one milestone, which carry its Mark done / New date / Descope buttons.
+MILESTONE_KINDS = (AlertKinds.MILESTONE_MISSED, AlertKinds.MILESTONE_AT_RISK)
 
 
 class PlanSubcommand(StrEnum):
     MINE = "mine"
     DEPS = "deps"
+    ALERTS = "alerts"
     DECISIONS = "decisions"
     HELP = "help"
 
@@ -183,12 +196,33 @@ class DecisionLog:
 
 
 @dataclass
+class AlertLine:
+    """One open alert in a list: its kind and facts (worded by templates/blocks/alerts/line.txt.j2)."""
+
+    alert_id: int
+    kind: str
+    facts: dict[str, Any]
+    opened_at: datetime
+    link: str | None  # its message in Slack (its own, or the summary that lists it)
+    milestone_id: int | None  # set for milestone alerts: Home shows that milestone's buttons
+
+
+@dataclass
+class AlertList:
+    """`/plan alerts`: the open alerts about the reader's part of the plan, then the others."""
+
+    in_plan: bool
+    yours: Page[AlertLine]
+    others: Page[AlertLine]
+
+
+@dataclass
 class PlanHelp:
     unknown: str | None = None  # the word that was not a subcommand nor an initiative key
     suggestions: list[str] = field(default_factory=list)
 
 
-PlanAnswer = InitiativeCard | MyInitiatives | MyDependencies | DecisionLog | PlanHelp
+PlanAnswer = InitiativeCard | MyInitiatives | MyDependencies | AlertList | DecisionLog | PlanHelp
 
 
 @dataclass
@@ -220,6 +254,7 @@ class HomeData:
     pulses: Page[PendingPulse]
     dependencies: Page[DependencyLine]
     polls: Page[OpenPoll]
+    alerts: Page[AlertLine]
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -440,8 +475,110 @@ def decision_log(session: Session) -> DecisionLog:
     )
 
 
-def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) -> PlanAnswer:
-    """`/plan <initiative-key | mine | deps | decisions | help>`; anything else gets the help."""
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def hears_admin_alerts(session: Session, person: Person) -> bool:
+    """Whether the admin kinds are this person's: they go to the admins, else the leaders."""
+    told = admins(session=session) or leaders(session=session)
+    return any(p.id == person.id for p in told)
+
+
+def _alert_lines(pages: list[Page[Alert]], links: MessageLinks | None) -> list[Page[AlertLine]]:
+    """Alert rows as lines, the links of all their messages looked up in one batch."""
+    found = (
+        links.of((a.channel_id, a.message_ts) for page in pages for a in page.rows)
+        if links is not None
+        else {}
+    )
+
+    def line(alert: Alert) -> AlertLine:
+        milestone_id = alert.facts.get("milestone_id") if alert.kind in MILESTONE_KINDS else None
+        return AlertLine(
+            alert_id=alert.id or 0,
+            kind=alert.kind,
+            facts=alert.facts,
+            opened_at=alert.opened_at,
+            link=found.get((alert.channel_id or "", alert.message_ts or "")),
+            milestone_id=int(milestone_id) if isinstance(milestone_id, int) else None,
+        )
+
+    return [Page(rows=[line(a) for a in page.rows], total=page.total) for page in pages]
+
+
+def open_alerts(
+    session: Session, person: Person | None, *, links: MessageLinks | None = None
+) -> AlertList:
+    """Every open alert, those about the person's teams and initiatives first.
+
+    Theirs: initiatives they own or that belong to a team they lead or are a member of (with
+    the milestones and the dependencies of those), dependencies their teams must deliver, KPIs
+    of objectives they own or moved by those initiatives; for the admins, the admin kinds.
+    Nobody else sees the admin kinds.
+    """
+    if person is None or person.id is None:
+        everything = q.open_alert_page(
+            session=session, limit=ALERT_LIST_LIMIT, hidden_kinds=ADMIN_KINDS
+        )
+        [others] = _alert_lines([everything], links)
+        return AlertList(in_plan=False, yours=Page(rows=[], total=0), others=others)
+    admin = hears_admin_alerts(session, person)
+    teams = q.team_ids_of(session=session, person_id=person.id)
+    scope = q.AlertScope(
+        person_id=person.id,
+        initiative_team_ids=teams,
+        provider_team_ids=teams,
+        linked_kpis=True,
+        own_kinds=ADMIN_KINDS if admin else (),
+    )
+    hidden = () if admin else ADMIN_KINDS
+    pages = [
+        q.open_alert_page(
+            session=session,
+            limit=ALERT_LIST_LIMIT,
+            scope=scope,
+            inside=inside,
+            hidden_kinds=hidden,
+        )
+        for inside in (True, False)
+    ]
+    yours, others = _alert_lines(pages, links)
+    return AlertList(in_plan=True, yours=yours, others=others)
+
+
+def my_alerts(
+    session: Session, person: Person, *, links: MessageLinks | None = None
+) -> Page[AlertLine]:
+    """The open alerts App Home shows one person, with buttons where they may act.
+
+    Alerts about initiatives they own or whose team they lead (their milestones, the
+    dependencies they wait for, the initiatives themselves), dependencies their teams must
+    deliver, KPIs of objectives they own; for the admins, the admin kinds too.
+    """
+    assert person.id is not None
+    scope = q.AlertScope(
+        person_id=person.id,
+        initiative_team_ids=q.teams_led_by(session=session, person_id=person.id),
+        provider_team_ids=q.team_ids_of(session=session, person_id=person.id),
+        own_kinds=ADMIN_KINDS if hears_admin_alerts(session, person) else (),
+    )
+    page = q.open_alert_page(session=session, limit=ALERT_LIST_LIMIT, scope=scope)
+    [lines] = _alert_lines([page], links)
+    return lines
+
+
+def plan_answer(
+    session: Session,
+    text: str,
+    slack_user_id: str,
+    now: datetime,
+    *,
+    links: MessageLinks | None = None,
+) -> PlanAnswer:
+    """`/plan <initiative-key | mine | deps | alerts | decisions | help>`; else the help.
+
+    `links` looks up the links of alert messages (`/plan alerts`); without it none are shown.
+    """
     words = text.split()
     if not words:
         return PlanHelp()
@@ -453,6 +590,8 @@ def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) 
             return my_initiatives(session, person, now)
         if sub is PlanSubcommand.DEPS:
             return my_dependencies(session, person)
+        if sub is PlanSubcommand.ALERTS:
+            return open_alerts(session, person, links=links)
         if sub is PlanSubcommand.DECISIONS:
             return decision_log(session)
         return PlanHelp()
@@ -469,8 +608,10 @@ def plan_answer(session: Session, text: str, slack_user_id: str, now: datetime) 
 # --- App Home ---------------------------------------------------------------------------------
 
 
-def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
-    """What the Home tab shows one person: their initiatives, pulses, dependencies and polls."""
+def home_data(
+    session: Session, slack_user_id: str, now: datetime, *, links: MessageLinks | None = None
+) -> HomeData:
+    """What the Home tab shows one person: their alerts, initiatives, pulses, dependencies, polls."""
     person = person_by_slack_id(session=session, slack_id=slack_user_id)
     empty_pulses: Page[PendingPulse] = Page(rows=[], total=0)
     empty_deps: Page[DependencyLine] = Page(rows=[], total=0)
@@ -483,6 +624,7 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
             pulses=empty_pulses,
             dependencies=empty_deps,
             polls=empty_polls,
+            alerts=Page(rows=[], total=0),
         )
     pulses = pending_pulses(session=session, person_id=person.id, now=now, limit=LIST_LIMIT)
     teams = q.team_ids_of(session=session, person_id=person.id)
@@ -526,4 +668,5 @@ def home_data(session: Session, slack_user_id: str, now: datetime) -> HomeData:
             ],
             total=polls.total,
         ),
+        alerts=my_alerts(session, person, links=links),
     )

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, String, and_, cast, func, literal, not_, or_
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    Alert,
+    AlertState,
     Decision,
     DecisionPoll,
     Dependency,
@@ -405,6 +407,12 @@ def team_ids_of(*, session: Session, person_id: int) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
+def teams_led_by(*, session: Session, person_id: int) -> list[int]:
+    """Teams the person leads (their initiatives are the person's to answer for)."""
+    led = select(Team.id).where(Team.lead_id == person_id, col(Team.archived).is_(False))
+    return sorted(i for i in session.exec(led).all() if i is not None)
+
+
 def _dependency_page(
     session: Session, condition: ColumnElement[bool], limit: int
 ) -> Page[DependencyRow]:
@@ -500,3 +508,93 @@ def recent_decisions(*, session: Session, limit: int) -> Page[DecisionRow]:
         rows=[DecisionRow(decision=d, milestone=m, initiative=i) for d, m, i in rows],
         total=total,
     )
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertScope:
+    """The part of the plan one person answers for, as the alert subjects it covers.
+
+    Initiatives the person owns or that belong to `initiative_team_ids`, with their milestones
+    and the dependencies they wait for; dependencies `provider_team_ids` must deliver; KPIs of
+    objectives the person owns (and, with `linked_kpis`, those the initiatives move); and every
+    alert of `own_kinds`, whatever its subject.
+    """
+
+    person_id: int
+    initiative_team_ids: Sequence[int]
+    provider_team_ids: Sequence[int]
+    linked_kpis: bool = False
+    own_kinds: Sequence[str] = ()
+
+
+def _subject(prefix: str, id_column: object) -> ColumnElement[str]:
+    """An alert subject ("milestone:17") built in SQL from a row id, as bot/alerts writes it."""
+    return literal(prefix, String) + cast(id_column, String)
+
+
+def _in_scope(scope: AlertScope) -> ColumnElement[bool]:
+    initiatives = select(Initiative.id).where(
+        or_(
+            col(Initiative.owner_id) == scope.person_id,
+            col(Initiative.team_id).in_(list(scope.initiative_team_ids)),
+        )
+    )
+    subjects = [
+        select(_subject("initiative:", Initiative.id)).where(col(Initiative.id).in_(initiatives)),
+        select(_subject("milestone:", Milestone.id)).where(
+            col(Milestone.initiative_id).in_(initiatives)
+        ),
+        select(_subject("dependency:", Dependency.id)).where(
+            or_(
+                col(Dependency.initiative_id).in_(initiatives),
+                col(Dependency.provider_team_id).in_(list(scope.provider_team_ids)),
+            )
+        ),
+        select(_subject("kpi:", Kpi.id))
+        .join(Objective, col(Objective.id) == col(Kpi.objective_id))
+        .where(col(Objective.owner_id) == scope.person_id),
+    ]
+    if scope.linked_kpis:
+        subjects.append(
+            select(_subject("kpi:", InitiativeKpi.kpi_id)).where(
+                col(InitiativeKpi.initiative_id).in_(initiatives)
+            )
+        )
+    conditions = [col(Alert.subject).in_(subquery) for subquery in subjects]
+    if scope.own_kinds:
+        conditions.append(col(Alert.kind).in_(list(scope.own_kinds)))
+    return or_(*conditions)
+
+
+def open_alert_page(
+    *,
+    session: Session,
+    limit: int,
+    scope: AlertScope | None = None,
+    inside: bool = True,
+    hidden_kinds: Sequence[str] = (),
+) -> Page[Alert]:
+    """Open alerts, newest first: those in `scope` (or, with `inside=False`, all the others).
+
+    Without a scope, every open alert; `hidden_kinds` are left out either way.
+    """
+    where: list[ColumnElement[bool]] = [col(Alert.state) == AlertState.OPEN]
+    if hidden_kinds:
+        where.append(col(Alert.kind).not_in(list(hidden_kinds)))
+    if scope is not None:
+        where.append(_in_scope(scope) if inside else not_(_in_scope(scope)))
+    rows = session.exec(
+        select(Alert)
+        .where(*where)
+        .order_by(col(Alert.opened_at).desc(), col(Alert.id).desc())
+        .limit(limit)
+    ).all()
+    total = (
+        len(rows)
+        if len(rows) < limit
+        else session.exec(select(func.count()).select_from(Alert).where(*where)).one()
+    )
+    return Page(rows=list(rows), total=total)

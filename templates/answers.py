@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bot import reports as r
 from templates import Trusted, escape_mrkdwn, render_json_object, render_mrkdwn
-from templates.ids import PulseIds, QueryIds
+from templates.ids import MilestoneIds, PulseIds, QueryIds
 
 SECTION_CHARS = 3000  # Slack's limit for a section's text
 LINE_CHARS = 2000  # a single line is cut here (only absurd plan text gets near it)
@@ -27,8 +27,13 @@ HOME_BLOCKS = 100
 MESSAGE_FIXED_BLOCKS = 12
 BLOCKERS_CHARS = 2900  # the blockers section, with its heading, stays under 3000
 SHARE_VALUE_CHARS = 1500  # a button value may be 2000; the query is cut well below that
-# Home lists pending pulses one by one (a section and its answer buttons): 20 blocks at most.
+# Home lists pending pulses and alerts one by one (a section, and its buttons): 20 blocks
+# at most each.
 HOME_PULSES = 10
+HOME_ALERTS = 10
+# Home's blocks besides its lists: header, note, a divider, a heading and an "and N more" for
+# each of its five lists, and the closing note.
+HOME_FIXED_BLOCKS = 18
 
 T = TypeVar("T")
 
@@ -272,6 +277,29 @@ def _initiative_items(rows: Sequence[r.InitiativeSummary]) -> Iterator[tuple[str
     return _items(rows, "plan_initiative_line.txt.j2", lambda i: {"i": i})
 
 
+def _alert_items(rows: Sequence[r.AlertLine]) -> Iterator[tuple[str, bool]]:
+    return _items(rows, "plan_alert_line.txt.j2", lambda a: {"a": a})
+
+
+def _home_alerts(rows: Sequence[r.AlertLine]) -> list[dict[str, Any]]:
+    """Home's alerts, each its own section; a milestone's buttons once, even if two alerts name it
+    (a block_id may not repeat in one view)."""
+    shown: list[dict[str, Any]] = []
+    with_buttons: set[int] = set()
+    for alert in rows[:HOME_ALERTS]:
+        milestone_id = alert.milestone_id if alert.milestone_id not in with_buttons else None
+        if milestone_id is not None:
+            with_buttons.add(milestone_id)
+        shown.append(
+            {
+                "line": Trusted(_cut(render_mrkdwn("blocks/plan_alert_line.txt.j2", a=alert))),
+                "milestone_id": milestone_id,
+                "milestone_title": str(alert.facts.get("title") or ""),
+            }
+        )
+    return shown
+
+
 def _card_message(card: r.InitiativeCard, asked: Asked) -> dict[str, Any]:
     budget = MESSAGE_BLOCKS - MESSAGE_FIXED_BLOCKS  # 38: milestones 20, dependencies 12, KPIs 6
     milestones = pack(
@@ -348,6 +376,24 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
             more_waiting=waiting.more,
             **asked.footer(),
         )
+    if isinstance(answer, r.AlertList):
+        yours = pack(
+            _alert_items(answer.yours.rows), total=answer.yours.total, max_sections=budget // 2
+        )
+        others = pack(
+            _alert_items(answer.others.rows), total=answer.others.total, max_sections=budget // 2
+        )
+        return render_json_object(
+            "blocks/plan_alerts.json.j2",
+            in_plan=answer.in_plan,
+            yours_total=answer.yours.total,
+            yours_sections=yours.sections,
+            more_yours=yours.more,
+            others_total=answer.others.total,
+            others_sections=others.sections,
+            more_others=others.more,
+            **asked.footer(),
+        )
     if isinstance(answer, r.DecisionLog):
         packed = pack(
             _items(answer.decisions, "plan_decision_line.txt.j2", lambda d: vars(d)),
@@ -376,9 +422,10 @@ def home_view(
     home: r.HomeData, *, now: datetime, kpi_command: str, plan_command: str, pulse_command: str
 ) -> dict[str, Any]:
     """The Home tab view for views.publish (at most 100 blocks however much is listed)."""
-    # 100 blocks: about 20 fixed (header, dividers, headings, notes), 20 for each of the three
-    # packed lists and 2 for each of at most HOME_PULSES pending pulses.
-    per_list = (HOME_BLOCKS - 20) // 4
+    # 100 blocks: the fixed ones, 2 for each of at most HOME_ALERTS alerts and HOME_PULSES
+    # pending pulses, and what is left shared by the three packed lists.
+    per_list = (HOME_BLOCKS - HOME_FIXED_BLOCKS - 2 * HOME_ALERTS - 2 * HOME_PULSES) // 3
+    alerts = _home_alerts(home.alerts.rows)
     initiatives = pack(
         _initiative_items(home.initiatives.initiatives),
         total=home.initiatives.total,
@@ -405,12 +452,16 @@ def home_view(
         "blocks/home.json.j2",
         ids=QueryIds,
         pulse_ids=PulseIds,
+        milestone_ids=MilestoneIds,
         now=now,
         in_plan=home.in_plan,
         is_leader=home.is_leader,
         kpi_command=kpi_command,
         plan_command=plan_command,
         pulse_command=pulse_command,
+        alerts_total=home.alerts.total,
+        alerts=alerts,
+        more_alerts=max(home.alerts.total - len(alerts), 0),
         initiatives_total=home.initiatives.total,
         initiative_sections=initiatives.sections,
         more_initiatives=initiatives.more,

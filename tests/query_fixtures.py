@@ -16,8 +16,12 @@ from tests import factories as f
 
 HOSTILE = "<!channel> launch & <@U123>"
 HOSTILE_ESCAPED = "&lt;!channel&gt; launch &amp; &lt;@U123&gt;"
-# The only <…> tokens the bot may send: mentions of plan people, dates, channel links.
-ALLOWED_TOKEN = re.compile(r"<(@U[A-Z0-9]+|!date\^\d+\^\{date_short\}\|[0-9-]+|#C[A-Z0-9]+)>")
+# The only <…> tokens the bot may send: mentions of plan people, dates, channel links, and
+# links to its own alert messages.
+ALLOWED_TOKEN = re.compile(
+    r"<(@U[A-Z0-9]+|!date\^\d+\^\{date_short\}\|[0-9-]+|#C[A-Z0-9]+"
+    r"|https?://[^\s<>|]+/archives/[CG][A-Z0-9]+/p\d+\|see the alert)>"
+)
 
 
 def build_portal_plan(session: Session, *, title: str = "Customer portal beta") -> dict[str, Any]:
@@ -117,8 +121,11 @@ def check_home(view: dict[str, Any]) -> None:
 
 
 def _shown(node: Any) -> Any:
-    """The payload without button values: Slack never renders those, so they cannot ping."""
+    """The payload without button values and plain_text (a confirm dialog quoting a title):
+    Slack never parses those for mentions, so they cannot ping."""
     if isinstance(node, dict):
+        if node.get("type") == "plain_text":
+            return {}
         return {
             k: _shown(v)
             for k, v in node.items()

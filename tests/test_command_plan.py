@@ -84,6 +84,7 @@ def test_decisions_none_yet_then_the_log(bot, plan, services):
 def test_help_and_unknown_subcommands(bot, plan, words):
     text = all_text(ask(bot, words))
     assert "`/plan mine`" in text and "`/plan deps`" in text and "`/plan decisions`" in text
+    assert "`/plan alerts`" in text
     if words == "frobnicate":
         assert "is not an initiative key" in text
 

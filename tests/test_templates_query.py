@@ -11,6 +11,7 @@ from bot.kpis import Health
 from storage.page import Page
 from storage.reports import LastPulse, Reading
 from templates import answers as a
+from templates.ids import AlertKinds, MilestoneIds
 from tests.query_fixtures import (
     HOSTILE,
     all_text,
@@ -87,6 +88,34 @@ def card(milestones: int, dependencies: int, kpis: int, text: str = HOSTILE) -> 
         milestones=[milestone(n, text) for n in range(milestones)],
         dependencies=[dependency(n, text) for n in range(dependencies)],
         kpis=[kpi_line(n, text) for n in range(kpis)],
+    )
+
+
+def alert(n: int, text: str = HOSTILE) -> r.AlertLine:
+    """An open alert of every kind in turn, its facts carrying `text` wherever plan text goes."""
+    kind = list(AlertKinds)[n % len(AlertKinds)]
+    milestone = kind in r.MILESTONE_KINDS
+    return r.AlertLine(
+        alert_id=n + 1,
+        kind=kind,
+        facts={
+            "milestone_id": n + 1 if milestone else None,
+            "title": text,
+            "initiative_title": text,
+            "due": "2026-11-20",
+            "need": text,
+            "provider_name": text,
+            "needed_by": "2026-11-25",
+            "state": "blocked" if n % 2 else "requested",
+            "name": text,
+            "stale": bool(n % 2),
+            "reading_every_days": 35,
+            "periods": ["2026-11-16", "2026-11-23"],
+            "ref": text,
+        },
+        opened_at=NOW,
+        link=f"https://x.slack.com/archives/C{n:04d}/p{n}000" if n % 3 else None,
+        milestone_id=n + 1 if milestone else None,
     )
 
 
@@ -169,6 +198,17 @@ def plan_answers(size: int, text: str) -> list[r.PlanAnswer]:
             ],
             total=size,
         ),
+        r.AlertList(
+            in_plan=True,
+            yours=Page(rows=[alert(n, text) for n in range(size)], total=size * 2),
+            others=Page(rows=[alert(n, text) for n in range(size)], total=size),
+        ),
+        r.AlertList(in_plan=True, yours=Page([], 0), others=Page([], 0)),
+        r.AlertList(
+            in_plan=False,
+            yours=Page([], 0),
+            others=Page(rows=[alert(n, text) for n in range(size)], total=size),
+        ),
         r.DecisionLog(decisions=[], total=0),
         r.PlanHelp(),
         r.PlanHelp(unknown=text, suggestions=["a", "b"]),
@@ -247,6 +287,7 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
             ],
             total=size,
         ),
+        alerts=Page(rows=[alert(n, LONG) for n in range(size)], total=size + 5),
     )
     view = a.home_view(
         home, now=NOW, kpi_command="/kpi", plan_command="/plan", pulse_command="/pulse"
@@ -254,6 +295,32 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
     check_home(view)
     assert_pings_nobody(view)
     assert ("Decision polls" in all_text(view)) is leader
+    buttons = [b for b in view["blocks"] if b.get("block_id", "").startswith("milestone_actions")]
+    assert len(buttons) == len({b["block_id"] for b in buttons})
+    assert bool(buttons) is (size > 0)
+    more = size + 5 - min(size, a.HOME_ALERTS)
+    assert f"…and {more} more; `/plan alerts` lists them all." in all_text(view)
+
+
+def test_home_shows_a_milestones_buttons_once_when_two_alerts_name_it():
+    missed, at_risk = alert(2), alert(3)  # milestone_missed, milestone_at_risk
+    assert {missed.kind, at_risk.kind} == set(r.MILESTONE_KINDS)
+    at_risk.milestone_id = missed.milestone_id
+    home = r.HomeData(
+        in_plan=True,
+        is_leader=False,
+        initiatives=r.MyInitiatives(in_plan=True, initiatives=[], total=0),
+        pulses=Page([], 0),
+        dependencies=Page([], 0),
+        polls=Page([], 0),
+        alerts=Page(rows=[missed, at_risk], total=2),
+    )
+    view = a.home_view(
+        home, now=NOW, kpi_command="/kpi", plan_command="/plan", pulse_command="/pulse"
+    )
+    check_home(view)
+    actions = [b["block_id"] for b in view["blocks"] if b["type"] == "actions"]
+    assert actions == [f"{MilestoneIds.ACTIONS_BLOCK}:{missed.milestone_id}"]
 
 
 def test_home_for_someone_not_in_the_plan():
@@ -265,6 +332,7 @@ def test_home_for_someone_not_in_the_plan():
         pulses=Page([], 0),
         dependencies=Page([], 0),
         polls=Page([], 0),
+        alerts=Page([], 0),
     )
     view = a.home_view(
         home, now=NOW, kpi_command="/kpi", plan_command="/plan", pulse_command="/pulse"

@@ -16,6 +16,7 @@ from slack_bolt import Ack
 
 from bot.alerts import run_detection
 from bot.clock import utcnow
+from bot.home import refresh_home
 from bot.milestones.buttons import (
     descope_view,
     milestone_id_from,
@@ -49,6 +50,8 @@ def _mark_done(services: Services) -> Callable[..., None]:
         tell_presser(services, user=user, response_url=response_url, text=text)
         if changed:  # its missed or at-risk alert resolves now, not at the next tick
             run_detection(services, now)
+        # Wherever it was pressed, the presser's Home shows the milestone (and its alert) as it is.
+        refresh_home(services, user_id=user, now=now)
 
     return mark_done_pressed
 

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.clock import utcnow
+from bot.links import MessageLinks
 from bot.reports import kpi_answer, plan_answer
 from bot.services import Services
 from bot.slack.errors import ChannelNotFound, NotInChannel, SlackError
@@ -52,7 +53,10 @@ def register(app: GuardedApp, services: Services) -> None:
             if command == "kpi":
                 message = kpi_message(kpi_answer(session, text, utcnow()), asked)
             else:
-                message = plan_message(plan_answer(session, text, user, utcnow()), asked)
+                answer = plan_answer(
+                    session, text, user, utcnow(), links=MessageLinks(services.slack)
+                )
+                message = plan_message(answer, asked)
         try:
             services.slack.post_message(
                 channel=channel, text=message["text"], blocks=message["blocks"]

@@ -1,4 +1,4 @@
-"""`/plan <initiative-key | mine | deps | decisions | help>`, answered ephemerally in the ack."""
+"""`/plan <initiative-key | mine | deps | alerts | decisions | help>`, answered ephemerally in the ack."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.clock import utcnow
+from bot.links import MessageLinks
 from bot.reports import plan_answer
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -23,7 +24,7 @@ def register(app: GuardedApp, services: Services) -> None:
         user = payload_str(body, "user_id")
         text = " ".join(str(body.get("text") or "").split())
         with session_scope(services.engine) as session:
-            answer = plan_answer(session, text, user, utcnow())
+            answer = plan_answer(session, text, user, utcnow(), links=MessageLinks(services.slack))
             message = plan_message(
                 answer,
                 Asked(

@@ -14,6 +14,7 @@ from slack_bolt import Ack
 
 from bot.alerts import run_detection
 from bot.clock import utcnow
+from bot.home import refresh_home
 from bot.milestones.buttons import Submitted, submit_descope, submit_new_date, tell_presser
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -40,7 +41,8 @@ def _submitted(services: Services, apply: Callable[..., Submitted]) -> Callable[
             )
         ack()
         tell_presser(services, user=user, response_url=done.response_url, text=done.reply)
-        # The plan moved: its alerts say so now, not at the next tick.
+        # The plan moved: its alerts say so now, not at the next tick, and so does Home.
         run_detection(services, now)
+        refresh_home(services, user_id=user, now=now)
 
     return submit
