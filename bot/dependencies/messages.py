@@ -38,7 +38,7 @@ def _who(person: Person | None) -> str:
         return "someone"
     if person.slack_id:
         return Trusted(f"<@{person.slack_id}>")
-    return person.name or person.email or "someone"
+    return (person.name or person.email or "someone")[:80]
 
 
 def _last_day(deadline: datetime | None, plan_tz: str | None) -> date | None:
@@ -69,6 +69,7 @@ def _context(view: RequestView, ack_due_at: datetime | None, plan_tz: str | None
         "ack_day": _last_day(ack_due_at or dependency.ack_due_at, plan_tz),
         "acknowledged_at": dependency.acknowledged_at,
         "acknowledged_by": _who(view.acknowledged_by),
+        "acknowledged_by_known": view.acknowledged_by is not None,
         "changed_at": dependency.state_changed_at,
         "changed_by": _who(view.changed_by),
         "changed_by_known": view.changed_by is not None,
