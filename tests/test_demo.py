@@ -98,8 +98,11 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
         assert asked["status"] == 200 and asked["lines"]
     calls = dict(live["calls"])
     # One DM each, and a reminder to those still silent a working day later when the ticks of
-    # the week get that far; nothing else posted.
-    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders)
+    # the week get that far; the first tick also asks each provider team it can reach for what
+    # others need from it, once; nothing else posted.
+    requests = live["requests"]
+    assert requests and len({r["text"] for r in requests}) == len(requests)
+    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + len(requests)
     assert all(
         r["local"] - timedelta(hours=24)
         >= next(p["local"] for p in prompts if p["name"] == r["name"])
