@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
@@ -332,3 +333,22 @@ def test_deleted_request_message_is_not_retried_every_tick(services, standin, tm
     assert standin.calls() == []
     with Session(services.engine) as session:
         assert session.exec(select(Dependency)).all()  # nothing else changed
+
+
+def test_two_ticks_at_once_post_each_request_once(services, standin, tmp_path):
+    imported(services, tmp_path, FRIDAY)
+    standin.delay_next("chat.postMessage", 0.5, times=2)  # both passes overlap on the post
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def tick() -> None:
+        barrier.wait()
+        reports.append(post_dependency_requests(services, FRIDAY))
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(r.posted for r in reports) == [0, 1]
+    assert len(request_messages(standin)) == 1 and len(requests(services.engine)) == 1

@@ -290,10 +290,13 @@ def refresh_requests(services: Services, *, dependency_ids: Iterable[int], now: 
     The change is already committed: a message Slack refuses to update is logged and left to
     the next tick's re-sync, which compares what it shows with what it should.
     """
+    wanted = sorted(set(dependency_ids))
+    if not wanted:
+        return 0
     report = RequestReport()
     plan_tz = _load_plan(services).timezone
     broken: set[str] = set()
-    for dependency_id in sorted(set(dependency_ids)):
+    for dependency_id in wanted:
         with session_scope(services.engine) as session:
             views = queries.posted_request_views(session=session, dependency_id=dependency_id)
         for view in views:
