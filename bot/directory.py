@@ -1,9 +1,8 @@
 """The people directory: plan people ↔ Slack users (ID, name, timezone, active) and plan channels ↔ IDs.
 
 One paginated `users.list` per sync (Tier 2, so never `users.info` per person per message), on
-start-up and once a day from the tick. Admins hear once per person about an initiative owner
-Slack cannot reach, and once per channel about a plan channel the bot cannot post to; the open
-`Alert` row (kind + subject, unique while open) is what makes it once.
+start-up and once a day from the tick. What it finds (a deactivated owner, a channel the bot
+cannot post to) is stored; detection (bot/alerts) tells the admins, once while it lasts.
 """
 
 from __future__ import annotations
@@ -11,15 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session
 
 from bot.services import Services
-from bot.slack.errors import SlackError, UserNotFound
+from bot.slack.errors import UserNotFound
 from bot.slack.gateway import SlackChannel, SlackUser
 from storage import people as queries
-from storage.alerts import open_alert_once, resolve_cleared_alerts
+from storage.channels import forget_channels_except, save_channel_status
 from storage.db import session_scope
 from storage.models import Person
 from storage.plan import (
@@ -28,8 +26,7 @@ from storage.plan import (
     set_team_channel_id,
     teams_with_channels,
 )
-from templates import render_json, render_mrkdwn, render_text
-from templates.ids import AlertKinds
+from templates import render_text
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,6 @@ class DirectoryReport:
     not_in_slack: list[str] = field(default_factory=list)
     unreachable_owners: list[UnreachableOwner] = field(default_factory=list)
     channel_problems: list[ChannelProblem] = field(default_factory=list)
-    admins_told: int = 0
 
     def summary(self) -> str:
         return render_text("text/directory_summary.txt.j2", report=self).strip()
@@ -76,9 +72,8 @@ def sync_people(services: Services, now: datetime) -> DirectoryReport:
         channel_refs = _channel_refs(session)
     channels = services.slack.list_channels(include_archived=True) if channel_refs else []
     with session_scope(services.engine) as session:
-        report.channel_problems = _check_channels(session, channel_refs, channels)
+        report.channel_problems = _check_channels(session, channel_refs, channels, now)
     report.unreachable_owners = owners
-    _alert_admins(services, report, now)
     if report.deactivated or report.not_in_slack or report.channel_problems:
         log.warning("People directory: %s", report.summary())
     return report
@@ -161,6 +156,8 @@ def _match_people(
                 taken.add(user.id)
                 report.linked += 1
         if user is None:
+            # Remembered as asked: detection reads it as "not in Slack" for an owner.
+            queries.mark_looked_up(session=session, person=person, now=now)
             report.not_in_slack.append(_label(person))
             if person.id is not None:
                 unreachable[person.id] = (person, "not_in_slack")
@@ -212,8 +209,9 @@ def _channel_refs(session: Session) -> dict[str, list[str]]:
 
 
 def _check_channels(
-    session: Session, refs: dict[str, list[str]], channels: list[SlackChannel]
+    session: Session, refs: dict[str, list[str]], channels: list[SlackChannel], now: datetime
 ) -> list[ChannelProblem]:
+    """Resolve and check every plan channel; what is wrong is kept for detection to tell admins."""
     problems = []
     resolved: dict[str, str | None] = {}
     for ref, used_for in refs.items():
@@ -228,6 +226,14 @@ def _check_channels(
             if not channel.is_member
             else None
         )
+        save_channel_status(
+            session=session,
+            ref=ref,
+            channel_id=resolved[ref],
+            name=channel.name if channel else ref.lstrip("#"),
+            problem=problem,
+            now=now,
+        )
         if problem is not None:
             problems.append(
                 ChannelProblem(
@@ -238,92 +244,7 @@ def _check_channels(
                     used_for=tuple(used_for),
                 )
             )
+    forget_channels_except(session=session, refs=refs)
     for team in teams_with_channels(session=session):
         set_team_channel_id(session=session, team=team, channel_id=resolved.get(str(team.channel)))
     return problems
-
-
-# --- telling the admins ---------------------------------------------------------------------
-
-
-def _alert_admins(services: Services, report: DirectoryReport, now: datetime) -> None:
-    """Claim one open alert per problem; only a fresh claim sends DMs, a cleared problem resolves."""
-    messages: list[tuple[str, list[Any]]] = []
-    with session_scope(services.engine) as session:
-        for owner in report.unreachable_owners:
-            subject = f"person:{owner.person_id}"
-            detail = {"reason": owner.reason, "initiatives": [k for k, _ in owner.initiatives]}
-            if open_alert_once(
-                session=session,
-                kind=AlertKinds.OWNER_UNREACHABLE,
-                subject=subject,
-                facts=detail,
-                now=now,
-            ):
-                messages.append(_owner_message(owner))
-        for problem in report.channel_problems:
-            subject = f"channel:{problem.ref}:{problem.problem}"
-            detail = {"ref": problem.ref, "problem": problem.problem}
-            if open_alert_once(
-                session=session,
-                kind=AlertKinds.CHANNEL_UNREACHABLE,
-                subject=subject,
-                facts=detail,
-                now=now,
-            ):
-                messages.append(_channel_message(problem))
-        resolve_cleared_alerts(
-            session=session,
-            kind=AlertKinds.OWNER_UNREACHABLE,
-            still_open=[f"person:{o.person_id}" for o in report.unreachable_owners],
-            now=now,
-        )
-        resolve_cleared_alerts(
-            session=session,
-            kind=AlertKinds.CHANNEL_UNREACHABLE,
-            still_open=[f"channel:{p.ref}:{p.problem}" for p in report.channel_problems],
-            now=now,
-        )
-        recipients = [p.slack_id for p in queries.admins(session=session) if p.slack_id]
-        if not recipients and messages:
-            log.warning("The plan has no admin in Slack; telling its leaders instead")
-            recipients = [p.slack_id for p in queries.leaders(session=session) if p.slack_id]
-    if messages and not recipients:
-        log.warning(
-            "Nobody to tell about %d directory problem(s): no admin or leader", len(messages)
-        )
-    for text, blocks in messages:
-        for slack_id in recipients:
-            try:
-                services.slack.post_message(channel=slack_id, text=text, blocks=blocks)
-                report.admins_told += 1
-            except SlackError as exc:
-                log.warning("Could not DM admin %s about the directory: %s", slack_id, exc.code)
-
-
-def _owner_message(owner: UnreachableOwner) -> tuple[str, list[Any]]:
-    initiatives = [{"key": k, "title": t} for k, t in owner.initiatives]
-    context = {
-        "person_name": owner.name,
-        "email": owner.email,
-        "reason": owner.reason,
-        "initiatives": initiatives,
-    }
-    return (
-        render_mrkdwn("blocks/directory/owner_unreachable.txt.j2", **context),
-        render_json("blocks/directory/owner_unreachable.json.j2", **context),
-    )
-
-
-def _channel_message(problem: ChannelProblem) -> tuple[str, list[Any]]:
-    context = {
-        "ref": problem.ref,
-        "problem": problem.problem,
-        "channel_id": problem.channel_id or "",
-        "channel_name": problem.name,
-        "used_for": list(problem.used_for),
-    }
-    return (
-        render_mrkdwn("blocks/directory/channel_problem.txt.j2", **context),
-        render_json("blocks/directory/channel_problem.json.j2", **context),
-    )

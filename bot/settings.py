@@ -77,6 +77,8 @@ class Settings(LoggingSettings):
     working_hours: str = "09:00-18:00"
     working_days: str = "mon-fri"
     tick_seconds: Annotated[int, Field(ge=5)] = 60
+    # New alert posts per channel per tick; the rest go into one summary message.
+    alerts_per_channel_per_tick: Annotated[int, Field(ge=1, le=50)] = 5
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
 
     @field_validator("database_url")

@@ -51,6 +51,12 @@ def _follow_ups(services: Services, now: datetime) -> object:
     return send_follow_ups(services, now)
 
 
+def _detection(services: Services, now: datetime) -> object:
+    from bot.alerts import run_detection
+
+    return run_detection(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -119,6 +125,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "dependency_requests": _dependency_requests,
     "pulses": _pulses,
     "follow_ups": _follow_ups,
+    "detection": _detection,
     "event_pruning": _daily_event_pruning,
 }
 

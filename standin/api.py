@@ -282,6 +282,16 @@ class SlackState:
             message.metadata = metadata
         return {"channel": channel, "ts": message.ts, "text": text}
 
+    def chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self.readable_conversation(params.get("channel"))
+        message = self.find_message(channel, str(params.get("message_ts") or ""))
+        # Slack's shape: https://<workspace>.slack.com/archives/<channel>/p<ts without the dot>
+        base = self._base_url().rstrip("/")
+        return {
+            "channel": channel,
+            "permalink": f"{base}/archives/{channel}/p{message.ts.replace('.', '')}",
+        }
+
     def chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self.readable_conversation(params.get("channel"))
         message = self.find_message(channel, str(params.get("ts") or ""))
@@ -520,6 +530,7 @@ METHODS: dict[str, tuple[Callable[[SlackState, dict[str, Any]], dict[str, Any]],
     "chat.postMessage": (SlackState.chat_post_message, "bot"),
     "chat.update": (SlackState.chat_update, "bot"),
     "chat.delete": (SlackState.chat_delete, "bot"),
+    "chat.getPermalink": (SlackState.chat_get_permalink, "bot"),
     "chat.postEphemeral": (SlackState.chat_post_ephemeral, "bot"),
     "conversations.open": (SlackState.conversations_open, "bot"),
     "conversations.info": (SlackState.conversations_info, "bot"),

@@ -228,7 +228,10 @@ class InitiativeKpi(SQLModel, table=True):
 
 class Milestone(SQLModel, table=True):
     __tablename__ = "milestone"
-    __table_args__ = (Index("ix_milestone_status_due", "status", "due"),)
+    __table_args__ = (
+        Index("ix_milestone_status_due", "status", "due"),
+        Index("ix_milestone_expected_due", "expected_due"),  # few have one: "expected late"
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=100)

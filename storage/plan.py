@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, insert, select, text, update
+from sqlalchemy import RowMapping, case, delete, false, insert, select, text, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_rows  # typed ORM rows; `select` above reads plain tables
 
@@ -331,6 +332,106 @@ def mark_milestone_done(*, session: Session, milestone_id: int, at: datetime) ->
     milestone.status = MilestoneStatus.DONE
     milestone.completed_at = at
     session.add(milestone)
+
+
+@dataclass(frozen=True)
+class MilestoneAndPeople:
+    """A milestone with what deciding who may change it needs, read in one query."""
+
+    milestone: Milestone
+    initiative: Initiative
+    owner_slack_id: str | None
+    lead_slack_id: str | None  # the initiative's team lead, if it has one
+    asker_is_admin: bool  # the person asking is a PlanPulse admin
+
+
+def milestone_and_people(
+    *, session: Session, milestone_id: int, asker_slack_id: str | None = None
+) -> MilestoneAndPeople | None:
+    """One primary-key lookup, joined: fast enough to run inside a trigger_id's 3 seconds.
+
+    `asker_is_admin` is about `asker_slack_id`, False when none is given or nobody has it.
+    """
+    owner, lead, asker = aliased(Person), aliased(Person), aliased(Person)
+    statement = (
+        select(Milestone, Initiative, col(owner.slack_id), col(lead.slack_id), col(asker.is_admin))
+        .join(Initiative, col(Initiative.id) == col(Milestone.initiative_id))
+        .join(Team, col(Team.id) == col(Initiative.team_id))
+        .join(owner, col(owner.id) == col(Initiative.owner_id))
+        .outerjoin(lead, col(lead.id) == col(Team.lead_id))
+        # At most one row: slack_id is unique. No asker: a condition no row meets.
+        .outerjoin(
+            asker,
+            col(asker.slack_id) == asker_slack_id if asker_slack_id else false(),
+        )
+        .where(col(Milestone.id) == milestone_id)
+        # Fresh values even when the session already holds the row: a rule decides on them.
+        .execution_options(populate_existing=True)
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return None
+    milestone, initiative, owner_slack_id, lead_slack_id, asker_is_admin = row
+    return MilestoneAndPeople(
+        milestone=milestone,
+        initiative=initiative,
+        owner_slack_id=owner_slack_id,
+        lead_slack_id=lead_slack_id,
+        asker_is_admin=bool(asker_is_admin),
+    )
+
+
+def complete_open_milestone(*, session: Session, milestone_id: int, at: datetime) -> bool:
+    """Open → done; False when it was not open any more (a second click, another replica)."""
+    return _changed_if_open(
+        session, milestone_id, {"status": MilestoneStatus.DONE, "completed_at": at}
+    )
+
+
+def move_open_milestone(
+    *, session: Session, milestone_id: int, from_due: date, to_due: date
+) -> bool:
+    """A new `due` for an open milestone still due on `from_due`; `original_due` is never touched.
+
+    The owner's forecast (`expected_due`) is cleared when the new date already covers it.
+    False when the milestone was no longer open, or was moved by someone else meanwhile.
+    """
+    expected = col(Milestone.expected_due)
+    return _changed_if_open(
+        session,
+        milestone_id,
+        {"due": to_due, "expected_due": case((expected <= to_due, None), else_=expected)},
+        col(Milestone.due) == from_due,
+    )
+
+
+def descope_open_milestone(*, session: Session, milestone_id: int, scope_note: str) -> bool:
+    """Open → descoped, with what was cut; False when it was not open any more."""
+    return _changed_if_open(
+        session, milestone_id, {"status": MilestoneStatus.DESCOPED, "scope_note": scope_note}
+    )
+
+
+def _changed_if_open(
+    session: Session, milestone_id: int, values: dict[str, Any], *conditions: Any
+) -> bool:
+    """One conditional UPDATE: the database, not an earlier read, decides whether it still applies."""
+    statement = (
+        update(Milestone)
+        .where(
+            col(Milestone.id) == milestone_id,
+            col(Milestone.status) == MilestoneStatus.OPEN,
+            col(Milestone.archived).is_(False),
+            *conditions,
+        )
+        .values(**values)
+        .returning(col(Milestone.id))
+    )
+    changed = session.connection().execute(statement).first() is not None
+    cached = session.identity_map.get(session.identity_key(Milestone, milestone_id))
+    if cached is not None:
+        session.expire(cached)  # the UPDATE bypassed the ORM: read it again when next used
+    return changed
 
 
 def _milestone(session: Session, milestone_id: int) -> Milestone:

@@ -77,6 +77,8 @@ def _date_token(day: Any, fallback_format: str = "%Y-%m-%d") -> Trusted:
     """A date Slack renders in the reader's own timezone, with a plain fallback."""
     from datetime import UTC, date, datetime, time
 
+    if isinstance(day, str):  # stored facts keep dates as ISO text
+        day = date.fromisoformat(day) if len(day) == 10 else datetime.fromisoformat(day)
     if isinstance(day, datetime):
         moment = day
     elif isinstance(day, date):

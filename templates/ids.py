@@ -56,6 +56,26 @@ class CantMakeItIds(StrEnum):
     DATE = "dependency_cant_make_it_date_value"
 
 
+class MilestoneIds(StrEnum):
+    """A milestone's action buttons (value = milestone id) and the New date and Descope modals.
+
+    The buttons sit on missed and at-risk milestone alerts and on App Home, through
+    templates/blocks/milestone_actions.json.j2; the same listeners answer wherever they are.
+    """
+
+    MARK_DONE = "milestone_mark_done"
+    NEW_DATE = "milestone_new_date"
+    DESCOPE = "milestone_descope"
+    # "<prefix>:<milestone id>", so several milestones' buttons can share one message or Home.
+    ACTIONS_BLOCK = "milestone_actions"
+    NEW_DATE_VIEW = "milestone_new_date_form"
+    NEW_DATE_BLOCK = "milestone_new_date_block"
+    NEW_DATE_INPUT = "milestone_new_date_value"
+    DESCOPE_VIEW = "milestone_descope_form"
+    SCOPE_CUT_BLOCK = "milestone_scope_cut_block"
+    SCOPE_CUT_INPUT = "milestone_scope_cut_value"
+
+
 class QueryIds(StrEnum):
     """/kpi, /plan and App Home: the share button and the Home tab's blocks."""
 
@@ -69,12 +89,22 @@ class MessageEvents(StrEnum):
 
     PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
     DEPENDENCY_REQUEST = "planpulse_dependency_request"  # payload: {"dependency_id", "revision"}
+    ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5", "summary": "yes" | "no"}
 
 
 class AlertKinds(StrEnum):
-    """`alert.kind` of the admin alerts; open alerts are unique per (kind, subject)."""
+    """`alert.kind`: one per detection condition (bot/alerts/conditions.py), one template each.
 
-    # Shared by the pulse fan-out and the directory sync: one open alert per unreachable owner,
-    # whichever noticed first, so admins hear about each owner once.
+    Open alerts are unique per (kind, subject); each kind's message is
+    templates/blocks/alerts/<kind>.json.j2.
+    """
+
+    DEPENDENCY_UNACKNOWLEDGED = "dependency_unacknowledged"
+    DEPENDENCY_BLOCKED = "dependency_blocked"
+    MILESTONE_MISSED = "milestone_missed"
+    MILESTONE_AT_RISK = "milestone_at_risk"
+    KPI_OFF_TRACK = "kpi_off_track"
+    CONFIDENCE_MISMATCH = "confidence_mismatch"
+    INITIATIVE_DARK = "initiative_dark"
     OWNER_UNREACHABLE = "owner_unreachable"
     CHANNEL_UNREACHABLE = "channel_unreachable"

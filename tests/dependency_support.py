@@ -15,7 +15,7 @@ from bot.planfile.validate import load_plan
 from bot.services import Services
 from standin import StandIn
 from storage.models import Dependency, DependencyRequest
-from templates.ids import DependencyIds
+from templates.ids import MessageEvents
 
 # UCMO leads Marketing (#marketing, CMARKETING) and UBOB is its member; UCIO leads IT; UCOO is
 # an admin; UALICE owns the initiative that needs things. Finance has no channel.
@@ -94,7 +94,12 @@ def requests(engine: Any) -> list[DependencyRequest]:
 
 
 def request_messages(standin: StandIn, channel: str = "CMARKETING") -> list[Any]:
-    return [m for m in standin.messages(channel) if m.metadata]
+    """The dependency requests in a channel (alerts and the rest left out), oldest first."""
+    return [
+        m
+        for m in standin.messages(channel)
+        if (m.metadata or {}).get("event_type") == MessageEvents.DEPENDENCY_REQUEST
+    ]
 
 
 def shown_text(message: Any) -> str:
@@ -108,9 +113,6 @@ def buttons(message: Any) -> list[str]:
         if block.get("type") == "actions"
         for element in block["elements"]
     ]
-
-
-ALL_BUTTONS = [DependencyIds.ACKNOWLEDGE, DependencyIds.CANT_MAKE_IT]
 
 
 def real_now() -> datetime:

@@ -99,16 +99,19 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     calls = dict(live["calls"])
     # One DM each, and a reminder to those still silent a working day later when the ticks of
     # the week get that far; the first tick also asks each provider team it can reach for what
-    # others need from it, once; nothing else posted.
+    # others need from it, once; besides them, only the alerts the ticks raised.
     requests = live["requests"]
     assert requests and len({r["text"] for r in requests}) == len(requests)
-    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + len(requests)
+    alerts = live["alerts"]
+    alert_posts = sum(alerts.get(k, 0) for k in ("posted", "summaries", "told", "thread_lines"))
+    assert alerts["posted"] > 0
+    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + alert_posts + len(requests)
     assert all(
         r["local"] - timedelta(hours=24)
         >= next(p["local"] for p in prompts if p["name"] == r["name"])
         for r in reminders
     )
-    assert calls["chat.update"] == 1
+    assert calls["chat.update"] == 1 + alerts.get("updated", 0) + alerts.get("resolved", 0)
     assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.
     assert not [t for t in threading.enumerate() if t.name.startswith("demo-listener")]

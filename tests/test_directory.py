@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.directory import sync_people
+from bot.alerts import DetectionReport, run_detection
+from bot.directory import DirectoryReport, sync_people
 from storage.models import Alert, AlertState, Person, Team
 from tests import factories
 
@@ -36,6 +37,11 @@ def _seed(
         session.commit()
 
 
+def _sync(services, now: datetime) -> tuple[DirectoryReport, DetectionReport]:
+    """The directory step, then detection, as a tick runs them: detection tells the admins."""
+    return sync_people(services, now), run_detection(services, now)
+
+
 def _people(engine) -> dict[str, Person]:
     with Session(engine) as session:
         return {p.email: p for p in session.exec(select(Person))}
@@ -63,8 +69,8 @@ def test_people_are_linked_and_refreshed_from_one_users_list(services, standin) 
 
 def test_deactivated_owner_is_reported_to_admins_once(services, standin) -> None:
     _seed(services.engine)
-    sync_people(services, NOW)
-    sync_people(services, NOW + timedelta(days=1))
+    _sync(services, NOW)
+    _sync(services, NOW + timedelta(days=1))
     dms = [m for m in standin.messages("UCOO") if "deactivated" in m.text]
     assert len(dms) == 1
     assert "Gone Gardner" in dms[0].text  # the name Slack knows
@@ -79,21 +85,21 @@ def test_reactivated_owner_resolves_the_alert_and_a_new_deactivation_reports_aga
     services, standin
 ) -> None:
     _seed(services.engine)
-    sync_people(services, NOW)
+    _sync(services, NOW)
     standin.workspace.users["UGONE"].deleted = False
-    sync_people(services, NOW + timedelta(days=1))
+    _sync(services, NOW + timedelta(days=1))
     with Session(services.engine) as session:
         [alert] = session.exec(select(Alert).where(Alert.kind == "owner_unreachable"))
         assert alert.state == AlertState.RESOLVED and alert.open_key is None
     assert _people(services.engine)["gone@northwind.example"].active is True
     standin.workspace.users["UGONE"].deleted = True
-    sync_people(services, NOW + timedelta(days=2))
+    _sync(services, NOW + timedelta(days=2))
     assert len([m for m in standin.messages("UCOO") if "deactivated" in m.text]) == 2
 
 
 def test_channels_resolve_and_problems_are_clear(services, standin) -> None:
     _seed(services.engine)
-    report = sync_people(services, NOW)
+    report, _ = _sync(services, NOW)
     with Session(services.engine) as session:
         [team] = session.exec(select(Team))
     assert team.channel_id == "CDELIVERY"
@@ -101,7 +107,7 @@ def test_channels_resolve_and_problems_are_clear(services, standin) -> None:
     assert problems == {"#random": "not_member"}
     [dm] = [m for m in standin.messages("UCOO") if "not a member" in m.text]
     assert "<#CRANDOM>" in str(dm.blocks) and "alerts" in str(dm.blocks)
-    sync_people(services, NOW + timedelta(hours=1))
+    _sync(services, NOW + timedelta(hours=1))
     assert len([m for m in standin.messages("UCOO") if "not a member" in m.text]) == 1
 
 
@@ -110,7 +116,7 @@ def test_missing_and_archived_channels(services, standin) -> None:
     with Session(services.engine) as session:
         factories.plan_settings(session, decisions_channel="COLD", alerts_channel=None)
         session.commit()
-    report = sync_people(services, NOW)
+    report, _ = _sync(services, NOW)
     assert {p.ref: p.problem for p in report.channel_problems} == {
         "#no-such-channel": "not_found",
         "COLD": "archived",
@@ -127,7 +133,7 @@ def test_no_admin_means_leaders_hear_it(services, standin) -> None:
         admin.is_admin = False
         session.add(Person(slack_id="UCFO", is_leader=True))
         session.commit()
-    sync_people(services, NOW)
+    _sync(services, NOW)
     assert any("deactivated" in m.text for m in standin.messages("UCFO"))
     assert standin.messages("UCOO") == []
 
@@ -135,14 +141,14 @@ def test_no_admin_means_leaders_hear_it(services, standin) -> None:
 def test_an_admin_dm_failing_does_not_stop_the_sync(services, standin) -> None:
     _seed(services.engine)
     standin.fail_next("chat.postMessage", status=200, error="channel_not_found", times=5)
-    report = sync_people(services, NOW)
-    assert report.admins_told == 0
+    _report, detection = _sync(services, NOW)
+    assert detection.told == 0
     assert _people(services.engine)["ALICE@northwind.example"].slack_id == "UALICE"
 
 
 def test_owner_without_a_slack_account_is_reported(services, standin) -> None:
     _seed(services.engine, owner_email="left-years-ago@northwind.example")
-    report = sync_people(services, NOW)
+    report, _ = _sync(services, NOW)
     assert [o.reason for o in report.unreachable_owners] == ["not_in_slack"]
     [dm] = [m for m in standin.messages("UCOO") if "no Slack account" in m.text]
     assert "Former Owner" in dm.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import yaml
 from sqlmodel import Session
@@ -19,7 +21,8 @@ def cli(database_url, monkeypatch, capsys):
 
 @pytest.fixture
 def lived_in(cli, engine):
-    """The base plan after some life in Slack: a milestone done, a dependency blocked, a reading."""
+    """The base plan after some life in Slack: a milestone done, one moved to a later date (its
+    original date kept), a dependency blocked."""
     assert cli("import", str(BASE_PLAN)).code == 0
     with Session(engine) as session:
         from sqlmodel import select
@@ -28,11 +31,13 @@ def lived_in(cli, engine):
 
         milestone = session.exec(select(Milestone).where(Milestone.key == "beta-ready")).one()
         milestone.status = "done"
+        moved = session.exec(select(Milestone).where(Milestone.key == "data-migration")).one()
+        moved.due = date(2027, 4, 15)
         dependency = session.exec(
             select(Dependency).where(Dependency.key == "support-training")
         ).one()
         dependency.state = "blocked"
-        session.add_all([milestone, dependency])
+        session.add_all([milestone, moved, dependency])
         session.commit()
     return snapshot(engine)
 
@@ -92,6 +97,7 @@ def test_an_export_carries_what_slack_changed_into_a_fresh_database(
     assert state.items == original.items
     assert state.settings == original.settings
     assert state.readings == original.readings
+    assert state.original_dues == original.original_dues == {"data-migration": date(2027, 3, 1)}
 
 
 def test_export_of_an_empty_database_says_so(cli):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
+from bot.alerts import run_detection
 from bot.pulses import delivery, messages
 from bot.pulses.delivery import CLAIM_LEASE, deliver_pulses, tagged_pulse_ids
 from bot.services import Services
@@ -162,6 +163,8 @@ def test_unreachable_owner_is_recorded_and_reported_once(plan, services, standin
     assert report.sent == 4 and report.failed == 1
     failed = [r for r in pulses(plan) if r.state == PulseState.FAILED]
     assert len(failed) == 1 and failed[0].error == "account_inactive"
+    assert posts(standin, "UCOO") == []  # the fan-out records it; detection tells the admins
+    run_detection(services, MONDAY)
     with Session(plan) as session:
         [alert] = session.exec(select(Alert)).all()
     assert alert.kind == "owner_unreachable" and alert.open_key
@@ -170,6 +173,7 @@ def test_unreachable_owner_is_recorded_and_reported_once(plan, services, standin
     assert "Legacy exit" in str(to_admin.params["blocks"])
 
     deliver_pulses(services, MONDAY + timedelta(days=7))  # next period: still gone
+    run_detection(services, MONDAY + timedelta(days=7))
     assert len(posts(standin, "UCOO")) == 1  # reported once, not every week
     assert len([r for r in pulses(plan) if r.state == PulseState.FAILED]) == 2
 

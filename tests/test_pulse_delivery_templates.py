@@ -81,10 +81,3 @@ def test_escalation():
     rendered = messages.escalation_message([item] * MAX_ESCALATIONS_PER_MESSAGE)
     check(rendered.blocks, rendered.text)
     assert "<@U0123456789>" in str(rendered.blocks)
-
-
-def test_unreachable_owner_report():
-    rendered = messages.unreachable_owner_message(
-        owner_name=NASTY, owner_slack_id="UGONE", error="account_inactive", initiatives=[NASTY] * 3
-    )
-    check(rendered.blocks, rendered.text)

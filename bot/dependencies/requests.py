@@ -33,7 +33,7 @@ from bot.slack.errors import (
 )
 from bot.slack.gateway import MessageTag
 from storage import dependencies as queries
-from storage.channel_status import clear_channel_problem, record_channel_problem
+from storage.channels import clear_channel_problem, record_channel_problem
 from storage.db import session_scope
 from storage.dependencies import RequestView
 from storage.models import DependencyState, PlanSettings
@@ -238,11 +238,11 @@ def _record_posted(
                 requested_at=posted_at,
                 ack_due_at=deadline,
             )
-        clear_channel_problem(session=session, ref=_channel_ref(view, channel), now=now)
+        clear_channel_problem(session=session, channel_id=channel, now=now)
 
 
 def _channel_ref(view: RequestView, channel: str) -> str:
-    """The channel as the plan names it (`ref` of channel_status), when it is the team's."""
+    """The channel as the plan names it, when it is the team's (for the report and the log)."""
     team = view.provider
     return team.channel if team.channel and team.channel_id == channel else channel
 
@@ -262,14 +262,7 @@ def _channel_refused(
     broken.add(channel)
     report.channel_problems.append(f"{ref}: {problem}")
     with session_scope(services.engine) as session:
-        record_channel_problem(
-            session=session,
-            ref=ref,
-            channel_id=channel,
-            name=ref.removeprefix("#") if ref.startswith("#") else "",
-            problem=problem,
-            now=now,
-        )
+        record_channel_problem(session=session, channel_id=channel, problem=problem, now=now)
 
 
 # --- keeping the messages true --------------------------------------------------------------------

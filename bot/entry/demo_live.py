@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from bot.alerts import DetectionReport
 from bot.directory import sync_people
 from bot.entry.app import create_app
 from bot.entry.demo_text import plain_lines
@@ -84,9 +85,14 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
             )
         delivered: list[dict[str, Any]] = []
         failed: dict[str, str] = {}
+        alerts: Counter[str] = Counter()
         for fire in fires:
             already = len(bot.standin.calls("chat.postMessage"))
-            failed.update(run_tick(bot.services, fire).failed)
+            ticked = run_tick(bot.services, fire)
+            failed.update(ticked.failed)
+            detection = ticked.results.get("detection")
+            if isinstance(detection, DetectionReport):
+                alerts.update({k: v for k, v in vars(detection).items() if v})
             delivered.extend(delivered_pulses(bot, fire, since=already))
         answer = answer_from_dm(bot, owner.slack_id)
         settings = bot.services.settings
@@ -101,6 +107,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         "directory": directory.summary(),
         "ticks": len(fires),
         "tick_failed": failed,
+        "alerts": dict(alerts),
         "delivered": delivered,
         "requests": requests,
         "owner": owner,
@@ -276,7 +283,9 @@ def answer_from_dm(bot: LiveBot, user_id: str) -> dict[str, Any]:
         action=button,
     )
     reply = bot.send(bot.slack.interaction(payload))
-    bot.standin.wait_for("chat.update", 1, WAIT_SECONDS)
+    bot.standin.wait_for(
+        "chat.update", 1, WAIT_SECONDS, where=lambda call: call.params.get("ts") == message["ts"]
+    )
     updated = next(m for m in bot.standin.messages(user_id) if m.ts == message["ts"])
     with session_scope(bot.services.engine) as session:
         answer = latest_answer(session=session, pulse_id=int(button["value"]))

@@ -144,7 +144,7 @@ class _Writer:
         wanted = self.changes.file.items[kind]
         columns = getattr(self, f"_{kind}_columns")
         created = [
-            {**columns(key, wanted[key]), **self._created_extras(kind, wanted[key])}
+            {**columns(key, wanted[key]), **self._created_extras(kind, key, wanted[key])}
             for key in changes.created
         ]
         insert_rows(session=self.session, kind=kind, rows=created)
@@ -164,7 +164,10 @@ class _Writer:
             updates.append(row)
         updates.extend({"id": self.ids[kind][key], "archived": True} for key in changes.archived)
         update_rows(session=self.session, kind=kind, rows=updates)
-        self.audit.extend(Change("create", kind, key, None, wanted[key]) for key in changes.created)
+        self.audit.extend(
+            Change("create", kind, key, None, self._created_audit(kind, key, wanted[key]))
+            for key in changes.created
+        )
         self.audit.extend(Change("update", kind, u.key, u.before, u.after) for u in changes.updated)
         self.audit.extend(
             Change(
@@ -181,7 +184,7 @@ class _Writer:
             for key in changes.archived
         )
 
-    def _created_extras(self, kind: str, fields: Fields) -> dict[str, Any]:
+    def _created_extras(self, kind: str, key: str, fields: Fields) -> dict[str, Any]:
         if kind == "team":
             return {"channel_id": None}
         if kind == "initiative":
@@ -193,7 +196,7 @@ class _Writer:
         if kind == "milestone":
             status = fields.get("status", "open")
             return {
-                "original_due": fields["due"],
+                "original_due": self.changes.file.original_dues.get(key, fields["due"]),
                 "expected_due": None,
                 "status": status,
                 "completed_at": self.now if status == "done" else None,
@@ -209,6 +212,10 @@ class _Writer:
                 **created_values(fields.get("state", DependencyState.REQUESTED), now=self.now),
             }
         return {}
+
+    def _created_audit(self, kind: str, key: str, fields: Fields) -> Fields:
+        original = self.changes.file.original_dues.get(key) if kind == "milestone" else None
+        return {**fields, "original_due": original} if original is not None else fields
 
     def load_dependencies(self, keys: list[str]) -> None:
         """The stored rows of dependencies about to change: their state's bookkeeping follows them."""
@@ -265,6 +272,7 @@ class _Writer:
             "due": f["due"],
             "amber_tolerance": f["amber"],
             "red_tolerance": f["red"],
+            "reading_every_days": f["reading_every_days"],
             "archived": False,
         }
 

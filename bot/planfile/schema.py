@@ -20,6 +20,7 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+READING_EVERY_DAYS = 35  # storage.models.Kpi.reading_every_days has the same default
 
 
 def _iso_date(value: object) -> date:
@@ -37,6 +38,13 @@ def _iso_date(value: object) -> date:
         except ValueError:
             raise PlanValueError(Code.NOT_A_REAL_DATE, given=value.strip()) from None
     raise PlanValueError(Code.NOT_A_DATE, given=value)
+
+
+def _not_a_flag(value: object) -> object:
+    # pydantic reads `yes` / `true` as 1 in a number field; in a plan file that is a slip, not 1.
+    if isinstance(value, bool):
+        raise PlanValueError(Code.NOT_A_WHOLE_NUMBER, given=value)
+    return value
 
 
 def _key(value: str) -> str:
@@ -81,6 +89,7 @@ def _timezone(value: str) -> str:
 
 
 PlanDate = Annotated[date, BeforeValidator(_iso_date)]
+WholeNumber = Annotated[int, BeforeValidator(_not_a_flag)]
 Key = Annotated[str, AfterValidator(_key)]
 PersonRef = Annotated[str, AfterValidator(_person)]
 ChannelRef = Annotated[str, AfterValidator(_channel)]
@@ -114,8 +123,8 @@ class Channels(Item):
 
 class Defaults(Item):
     pulse: Cron = "0 9 * * mon"
-    ack_within_days: Annotated[int, Field(ge=0, le=365)] = 2
-    poll_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 48
+    ack_within_days: Annotated[WholeNumber, Field(ge=0, le=365)] = 2
+    poll_hours: Annotated[WholeNumber, Field(ge=1, le=24 * 30)] = 48
 
 
 class HolidaySpec(Item):
@@ -154,6 +163,8 @@ class KpiSpec(Item):
     due: PlanDate
     amber: Annotated[float, Field(ge=0)] = 10.0
     red: Annotated[float, Field(ge=0)] = 25.0
+    # Longer than this without a reading (counted from `start` while it has none): off track.
+    reading_every_days: Annotated[WholeNumber, Field(ge=1, le=366)] = READING_EVERY_DAYS
     readings: ListOf[ReadingSpec] = []
 
     @model_validator(mode="after")
@@ -178,6 +189,10 @@ class MilestoneSpec(Item):
     due: PlanDate
     # Absent means "leave as the bot has it": Slack owns a milestone's progress.
     status: Literal["open", "done", "descoped"] | None = None
+    # The due date first planned, kept for slip reports when `due` moves. History: it is taken
+    # only when the milestone is created (an export carried into a fresh database); a stored
+    # milestone keeps its own, whatever the file says.
+    original_due: PlanDate | None = None
 
 
 class DependencySpec(Item):
@@ -186,7 +201,7 @@ class DependencySpec(Item):
     need: Text
     needed_by: PlanDate
     milestone: Key | None = None
-    ack_within_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    ack_within_days: Annotated[WholeNumber, Field(ge=0, le=365)] | None = None
     # Absent means "leave as the bot has it": the provider team moves it along in Slack.
     state: Literal["requested", "acknowledged", "delivered", "at_risk", "blocked"] | None = None
 

@@ -59,6 +59,9 @@ class PlanState:
     readings: dict[Reading, None]  # an ordered set
     archived: dict[str, set[str]] = field(default_factory=dict)
     ids: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Milestone key → its first planned due date, where it differs from `due`. History, like
+    # readings: not compared, so a file can never change it; it seeds milestones it creates.
+    original_dues: dict[str, date] = field(default_factory=dict)
 
 
 def _sorted(refs: Any) -> tuple[str, ...]:
@@ -69,6 +72,7 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
     person = people.canonical
     items: dict[str, dict[str, Fields]] = {kind: {} for kind in KINDS}
     readings: dict[Reading, None] = {}
+    original_dues: dict[str, date] = {}
     for team in plan.teams:
         items["team"][team.key] = {
             "name": team.name,
@@ -93,6 +97,7 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
                 "due": kpi.due,
                 "amber": kpi.amber,
                 "red": kpi.red,
+                "reading_every_days": kpi.reading_every_days,
             }
             for reading in kpi.readings:
                 readings[(kpi.key, reading.as_of, reading.value)] = None
@@ -113,6 +118,8 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
             if milestone.status is not None:
                 fields["status"] = milestone.status
             items["milestone"][milestone.key] = fields
+            if milestone.original_due is not None and milestone.original_due != milestone.due:
+                original_dues[milestone.key] = milestone.original_due
         for dependency in initiative.dependencies:
             fields = {
                 "initiative": initiative.key,
@@ -137,7 +144,7 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
         "leaders": _sorted(person(p) for p in plan.leaders),
         "admins": _sorted(person(p) for p in plan.admins),
     }
-    return PlanState(settings=settings, items=items, readings=readings)
+    return PlanState(settings=settings, items=items, readings=readings, original_dues=original_dues)
 
 
 def state_from_rows(rows: PlanRows, people: People) -> PlanState:
@@ -188,6 +195,7 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
                 "due": row["due"],
                 "amber": row["amber_tolerance"],
                 "red": row["red_tolerance"],
+                "reading_every_days": row["reading_every_days"],
             },
         )
     readings = {
@@ -212,6 +220,11 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
             },
         )
     keys["milestone"] = {row["id"]: row["key"] for row in rows.milestones}
+    original_dues = {
+        row["key"]: row["original_due"]
+        for row in rows.milestones
+        if row["original_due"] != row["due"]
+    }
     for row in rows.milestones:
         remember(
             "milestone",
@@ -251,7 +264,14 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
         "leaders": _sorted(people.ref_of[p] for p, (leader, _) in flags.items() if leader),
         "admins": _sorted(people.ref_of[p] for p, (_, admin) in flags.items() if admin),
     }
-    return PlanState(settings=settings, items=items, readings=readings, archived=archived, ids=ids)
+    return PlanState(
+        settings=settings,
+        items=items,
+        readings=readings,
+        archived=archived,
+        ids=ids,
+        original_dues=original_dues,
+    )
 
 
 def _number(value: float) -> float | int:
@@ -260,6 +280,16 @@ def _number(value: float) -> float | int:
 
 def _without_none(fields: Fields) -> Fields:
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _after(item: Fields, name: str, new: str, value: Any) -> Fields:
+    """`item` with `new` placed right after `name`: an export reads in the order of the docs."""
+    placed: Fields = {}
+    for field_name, field_value in item.items():
+        placed[field_name] = field_value
+        if field_name == name:
+            placed[new] = value
+    return placed
 
 
 def document_from_state(state: PlanState) -> dict[str, Any]:
@@ -318,6 +348,8 @@ def document_from_state(state: PlanState) -> dict[str, Any]:
             item = {"key": key, **{k: v for k, v in fields.items() if k != "initiative"}}
             if item.get(KEPT_WHEN_ABSENT[kind]) == DEFAULT_OF_KEPT[kind]:
                 del item[KEPT_WHEN_ABSENT[kind]]
+            if kind == "milestone" and key in state.original_dues:
+                item = _after(item, "due", "original_due", state.original_dues[key])
             children[fields["initiative"]][plural].append(_without_none(item))
     initiatives = []
     for key, fields in live["initiative"].items():

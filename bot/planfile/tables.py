@@ -45,6 +45,7 @@ SHEETS: tuple[SheetSpec, ...] = (
             "due",
             "amber",
             "red",
+            "reading_every_days",
         ),
         ("key", "objective"),
         parent=("objective", "objectives"),
@@ -60,7 +61,7 @@ SHEETS: tuple[SheetSpec, ...] = (
     ),
     SheetSpec(
         "milestones",
-        ("key", "initiative", "title", "due", "status"),
+        ("key", "initiative", "title", "due", "original_due", "status"),
         ("key", "initiative"),
         parent=("initiative", "initiatives"),
     ),

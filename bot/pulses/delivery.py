@@ -27,12 +27,11 @@ from bot.slack.errors import (
 )
 from bot.slack.gateway import MessageTag
 from storage import pulses as queries
-from storage.alerts import open_alert_once
 from storage.db import session_scope
 from storage.models import Initiative, Objective, Person, PulseRequest
-from storage.people import admins, person_by_id
+from storage.people import person_by_id
 from storage.plan import holidays, initiatives_by_ids, objectives_by_ids, plan_settings
-from templates.ids import AlertKinds, MessageEvents
+from templates.ids import MessageEvents
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +187,7 @@ def _post_prompts(
                     tag=_tag(ids),
                 )
             except (UserNotFound, AccountInactive) as exc:
-                _record_unreachable(services, owner, chunk, context, exc.code, now)
+                _record_unreachable(services, owner, chunk, exc.code)
                 report.failed += len(ids)
                 continue
             except InvalidAuth:
@@ -239,44 +238,13 @@ def _release(services: Services, pulses: Sequence[PulseRequest]) -> None:
 
 
 def _record_unreachable(
-    services: Services,
-    owner: Person,
-    pulses: Sequence[PulseRequest],
-    context: _Context,
-    code: str,
-    now: datetime,
+    services: Services, owner: Person, pulses: Sequence[PulseRequest], code: str
 ) -> None:
-    """Mark the owner's pulses failed and tell the admins, once per owner while it lasts."""
+    """Mark the owner's pulses failed; detection (bot/alerts) tells the admins, once while it lasts."""
     ids = [p.id for p in pulses if p.id is not None]
-    titles = [context.initiatives[p.initiative_id].title for p in pulses]
     log.warning("Pulse owner %s unreachable: %s", owner.slack_id, code)
     with session_scope(services.engine) as session:
         queries.mark_failed(session=session, pulse_ids=ids, error=code)
-        alert = open_alert_once(
-            session=session,
-            kind=AlertKinds.OWNER_UNREACHABLE,
-            subject=f"person:{owner.id}",
-            facts={"slack_id": owner.slack_id, "error": code, "pulse_ids": ids},
-            now=now,
-        )
-        recipients = admins(session=session) if alert is not None else []
-    if not recipients:
-        return
-    rendered = messages.unreachable_owner_message(
-        owner_name=owner.name or str(owner.slack_id),
-        owner_slack_id=owner.slack_id,
-        error=code,
-        initiatives=titles,
-    )
-    for admin in recipients:
-        try:
-            services.slack.post_message(
-                channel=str(admin.slack_id), text=rendered.text, blocks=rendered.blocks
-            )
-        except SlackError as exc:
-            log.error(
-                "Could not tell admin %s about %s: %s", admin.slack_id, owner.slack_id, exc.code
-            )
 
 
 # --- crash recovery -----------------------------------------------------------------------------

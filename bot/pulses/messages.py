@@ -137,18 +137,3 @@ def escalation_message(items: Sequence[Mapping[str, Any]]) -> Rendered:
         text=render_mrkdwn("blocks/pulse_escalation_text.txt.j2", **context),
         blocks=render_json("blocks/pulse_escalation.json.j2", **context),
     )
-
-
-def unreachable_owner_message(
-    *, owner_name: str, owner_slack_id: str | None, error: str, initiatives: Sequence[str]
-) -> Rendered:
-    context = {
-        "owner_name": owner_name,
-        "owner_slack_id": owner_slack_id,
-        "error": error,
-        "initiatives": list(initiatives),
-    }
-    return Rendered(
-        text=render_mrkdwn("blocks/pulse_prompt_unreachable_text.txt.j2", **context),
-        blocks=render_json("blocks/pulse_prompt_unreachable.json.j2", **context),
-    )

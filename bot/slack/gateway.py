@@ -37,6 +37,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
+    "chat.getPermalink": (),  # needs no scope of its own
     "chat.postEphemeral": ("chat:write",),
     "views.open": (),
     "views.update": (),
@@ -249,6 +250,14 @@ class SlackGateway:
             kwargs["metadata"] = tag.as_metadata()
         data = self._call("chat.update", lambda: self.client.chat_update(**kwargs))
         return PostedMessage(channel=str(data.get("channel", channel)), ts=str(data.get("ts", ts)))
+
+    def permalink(self, *, channel: str, ts: str) -> str:
+        """A link to a message (chat.getPermalink), for alerts that point at another message."""
+        data = self._call(
+            "chat.getPermalink",
+            lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts),
+        )
+        return str(data["permalink"])
 
     def post_ephemeral(
         self,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 03:58:05.500084
+Create Date: 2026-12-02 04:40:07.208131
 """
 
 from collections.abc import Sequence
@@ -290,6 +290,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key"),
     )
     with op.batch_alter_table("milestone", schema=None) as batch_op:
+        batch_op.create_index("ix_milestone_expected_due", ["expected_due"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_milestone_initiative_id"), ["initiative_id"], unique=False
         )
@@ -549,6 +550,7 @@ def downgrade() -> None:
     with op.batch_alter_table("milestone", schema=None) as batch_op:
         batch_op.drop_index("ix_milestone_status_due")
         batch_op.drop_index(batch_op.f("ix_milestone_initiative_id"))
+        batch_op.drop_index("ix_milestone_expected_due")
 
     op.drop_table("milestone")
     with op.batch_alter_table("kpi_reading", schema=None) as batch_op:

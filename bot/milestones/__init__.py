@@ -1,0 +1,1 @@
+"""A milestone's own actions: marking it done, moving its date, cutting its scope, and who may."""
