@@ -1,4 +1,4 @@
-"""One tick: everything due at `now`, once — pulses, reminders, escalations, daily jobs.
+"""One tick: everything due at `now`, once — dependency requests, pulses, reminders, daily jobs.
 
 Each step runs on its own so one failure (Slack down, a bad row) does not stop the others. Safe
 to run twice and beside a running server: the database, not this process, decides what is done.
@@ -73,6 +73,13 @@ def _new_people(services: Services, now: datetime) -> object:
     return resolve_new_people(services, now)
 
 
+def _dependency_requests(services: Services, now: datetime) -> object:
+    """Requests to provider teams for what others need from them, and those messages kept true."""
+    from bot.dependencies.requests import post_dependency_requests
+
+    return post_dependency_requests(services, now)
+
+
 def _daily_event_pruning(services: Services, now: datetime) -> object:
     """Processed Slack event IDs older than a day: Slack stops retrying within minutes."""
 
@@ -115,6 +122,7 @@ def run_once_per_period(
 STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "directory": _daily_directory_sync,
     "new_people": _new_people,
+    "dependency_requests": _dependency_requests,
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "detection": _detection,

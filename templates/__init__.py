@@ -56,6 +56,19 @@ def _truncate(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
+def _escaped_to(value: Any, limit: int) -> Trusted:
+    """User text escaped for mrkdwn, then cut to `limit` characters of the escaped text (never
+    inside an entity): a Block Kit limit then holds however many `&`, `<`, `>` the text has."""
+    text = escape_mrkdwn("" if value is None else str(value))
+    if len(text) <= limit:
+        return Trusted(text)
+    cut = text[: max(limit - 1, 0)]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return Trusted(cut + "…")
+
+
 def _mention(slack_id: str | None) -> Trusted | str:
     return Trusted(f"<@{slack_id}>") if slack_id else "someone"
 
@@ -86,6 +99,7 @@ def _number(value: Any, spec: str = "g") -> str:
 
 def _common_globals(env: Environment) -> None:
     env.filters["truncate_to"] = _truncate
+    env.filters["escaped_to"] = _escaped_to
     env.filters["number"] = _number
     env.filters["repr"] = repr  # a value as Python writes it: 'text' quoted, numbers and lists bare
     env.filters["mention"] = _mention

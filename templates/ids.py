@@ -37,6 +37,25 @@ class PulseDetailsIds(StrEnum):
     DEPENDENCY_LATE = "pulse_details_dependency_late_value"
 
 
+class DependencyIds(StrEnum):
+    """A dependency request in the provider team's channel: its buttons (value = dependency id)."""
+
+    ACKNOWLEDGE = "dependency_acknowledge"
+    CANT_MAKE_IT = "dependency_cant_make_it"
+    DELIVERED = "dependency_delivered"
+    ACTIONS_BLOCK = "dependency_actions"
+
+
+class CantMakeItIds(StrEnum):
+    """The "Can't make it" modal of a dependency request."""
+
+    VIEW = "dependency_cant_make_it_form"
+    REASON_BLOCK = "dependency_cant_make_it_reason"
+    REASON = "dependency_cant_make_it_reason_value"
+    DATE_BLOCK = "dependency_cant_make_it_date"
+    DATE = "dependency_cant_make_it_date_value"
+
+
 class MilestoneIds(StrEnum):
     """A milestone's action buttons (value = milestone id) and the New date and Descope modals.
 
@@ -69,6 +88,7 @@ class MessageEvents(StrEnum):
     """`metadata.event_type` of the bot's own posts, which lets it find them again after a crash."""
 
     PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
+    DEPENDENCY_REQUEST = "planpulse_dependency_request"  # payload: {"dependency_id", "revision"}
     ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5", "summary": "yes" | "no"}
 
 

@@ -98,11 +98,14 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
         assert asked["status"] == 200 and asked["lines"]
     calls = dict(live["calls"])
     # One DM each, and a reminder to those still silent a working day later when the ticks of
-    # the week get that far; besides them, only the alerts the ticks raised.
+    # the week get that far; the first tick also asks each provider team it can reach for what
+    # others need from it, once; besides them, only the alerts the ticks raised.
+    requests = live["requests"]
+    assert requests and len({r["text"] for r in requests}) == len(requests)
     alerts = live["alerts"]
     alert_posts = sum(alerts.get(k, 0) for k in ("posted", "summaries", "told", "thread_lines"))
     assert alerts["posted"] > 0
-    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + alert_posts
+    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + alert_posts + len(requests)
     assert all(
         r["local"] - timedelta(hours=24)
         >= next(p["local"] for p in prompts if p["name"] == r["name"])

@@ -78,7 +78,11 @@ def test_first_import_creates_everything_and_records_who(cli, engine, monkeypatc
         cleansing = session.exec(select(Dependency).where(Dependency.key == "data-cleansing")).one()
         assert cleansing.state == "acknowledged"
         assert cleansing.ack_within_days == 5
-        assert cleansing.requested_at == datetime(2026, 11, 26, 14, tzinfo=UTC)
+        # Not asked yet: the next tick posts the request and starts its clock. The file's state
+        # comes with the bookkeeping that goes with it.
+        assert cleansing.requested_at is None and cleansing.ack_due_at is None
+        assert cleansing.acknowledged_at == datetime(2026, 11, 26, 14, tzinfo=UTC)
+        assert cleansing.request_revision == 1
         support = session.exec(select(Dependency).where(Dependency.key == "support-training")).one()
         assert support.state == "requested"
         assert support.milestone_id is not None

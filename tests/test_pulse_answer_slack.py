@@ -12,7 +12,15 @@ from sqlmodel import Session, select
 
 from bot.pulses.messages import prompt_message
 from storage.db import session_scope
-from storage.models import AuditEntry, KpiReading, Milestone, PulseAnswer, PulseRequest, PulseState
+from storage.models import (
+    AuditEntry,
+    Dependency,
+    KpiReading,
+    Milestone,
+    PulseAnswer,
+    PulseRequest,
+    PulseState,
+)
 from templates.ids import PulseDetailsIds as Details
 from templates.ids import PulseIds
 from tests import factories
@@ -44,6 +52,10 @@ def post_prompt(services, standin) -> dict[str, Any]:
         crm = factories.initiative(session, owner=alice, team=team, title="CRM cleanup")
         ready = factories.milestone(session, initiative=portal, due=date(2027, 1, 15))
         launch = factories.milestone(session, initiative=portal, due=date(2027, 2, 1))
+        marketing = factories.team(session, name="Marketing", channel_id="CMARKETING")
+        training = factories.dependency(
+            session, initiative=portal, provider=marketing, needed_by=date(2027, 1, 25)
+        )
         pulses = [
             make_pulse(
                 session,
@@ -67,6 +79,7 @@ def post_prompt(services, standin) -> dict[str, Any]:
         "kpi": kpi.id,
         "ready": ready.id,
         "launch": launch.id,
+        "dependency": training.id,
         "channel": posted.channel,
         "ts": posted.ts,
     }
@@ -180,7 +193,10 @@ def test_add_details_opens_the_modal_with_the_trigger_id_then_fills_it(bot, stan
     assert updated.ok and updated.params["view_id"] == view_id
     view = standin.view(view_id)
     assert view["callback_id"] == Details.VIEW
-    assert json.loads(view["private_metadata"]) == {"pulse_id": prompt["portal"]}
+    assert json.loads(view["private_metadata"]) == {
+        "pulse_id": prompt["portal"],
+        "dependency_ids": [prompt["dependency"]],  # what the form lists: unticked means not late
+    }
     block_ids = {block.get("block_id") for block in view["blocks"]}
     assert f"{Details.KPI_BLOCK_PREFIX}{prompt['kpi']}" in block_ids
     assert f"{Details.EXPECTED_BLOCK_PREFIX}{prompt['launch']}" in block_ids
@@ -218,7 +234,9 @@ def submit(bot, prompt, values, *, user_id="UALICE", pulse="portal"):
         Details.VIEW,
         values,
         user_id=user_id,
-        private_metadata=json.dumps({"pulse_id": prompt[pulse]}),
+        private_metadata=json.dumps(
+            {"pulse_id": prompt[pulse], "dependency_ids": [prompt["dependency"]]}
+        ),
     )
     response = bot.view_submission(payload)
     assert response.status_code == 200
@@ -251,7 +269,7 @@ def values(
         Details.DEPENDENCY_LATE_BLOCK: {
             Details.DEPENDENCY_LATE: {
                 "type": "checkboxes",
-                "selected_options": [{"value": "late"}] if late else [],
+                "selected_options": [{"value": str(prompt["dependency"])}] if late else [],
             }
         },
     }
@@ -306,9 +324,12 @@ def test_valid_details_are_recorded_and_the_modal_closes(bot, standin, prompt):
         [reading] = session.exec(select(KpiReading)).all()
         ready = session.get(Milestone, prompt["ready"])
         launch = session.get(Milestone, prompt["launch"])
+        training = session.get(Dependency, prompt["dependency"])
     assert (reading.kpi_id, reading.value, reading.source) == (prompt["kpi"], 17.5, "pulse")
     assert ready.status == "done" and ready.completed_at is not None
     assert launch.expected_due == expected
+    # The late dependency is at risk, through the same rule as the provider's buttons.
+    assert (training.state, training.note) == ("at_risk", "Waiting on <!channel> legal")
     assert update.params["ts"] == prompt["ts"]
     assert button_values(standin.messages("UALICE")[0].blocks) == {str(prompt["crm"])}
 

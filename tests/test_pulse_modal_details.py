@@ -60,8 +60,23 @@ def plan(engine):
             session, initiative=initiative, due=date(2027, 1, 15), title="Beta ready"
         )
         factories.milestone(session, initiative=initiative, due=date(2026, 10, 1), status="done")
+        marketing = factories.team(session, name="Marketing")
+        training = factories.dependency(
+            session,
+            initiative=initiative,
+            provider=marketing,
+            needed_by=date(2027, 1, 25),
+            need="Support staff trained",
+        )
+        factories.dependency(
+            session,
+            initiative=initiative,
+            provider=marketing,
+            needed_by=date(2026, 12, 1),
+            state="delivered",
+        )
         pulse = make_pulse(session, initiative=initiative, due_at=MONDAY, next_due_at=NEXT_MONDAY)
-        return {"pulse": pulse.id, "kpi": kpi.id, "ready": ready.id}
+        return {"pulse": pulse.id, "kpi": kpi.id, "ready": ready.id, "dependency": training.id}
 
 
 def test_form_shows_kpis_with_unit_target_and_last_reading(engine, plan):
@@ -88,6 +103,12 @@ def test_form_shows_kpis_with_unit_target_and_last_reading(engine, plan):
         Ids.DEPENDENCY_LATE_BLOCK,
     } <= set(blocks)
     assert "Portal &lt;beta&gt; &amp; co" in view["blocks"][0]["text"]["text"]
+    # One box per open dependency (the delivered one is not offered), none ticked yet.
+    late = blocks[Ids.DEPENDENCY_LATE_BLOCK]["element"]
+    assert [o["value"] for o in late["options"]] == [str(plan["dependency"])]
+    assert late["options"][0]["text"]["text"] == "Support staff trained"
+    assert late["options"][0]["description"]["text"] == "from Marketing, needed by 2027-01-25"
+    assert "initial_options" not in late
 
 
 def test_form_is_prefilled_with_the_current_answer(engine, plan):
@@ -99,7 +120,7 @@ def test_form_is_prefilled_with_the_current_answer(engine, plan):
             status="at_risk",
             confidence=2,
             blockers="Vendor & <legal>",
-            dependency_late=True,
+            dependency_reports={plan["dependency"]: True},
             now=TUESDAY,
         )
     with session_scope(engine) as session:
@@ -111,7 +132,9 @@ def test_form_is_prefilled_with_the_current_answer(engine, plan):
     assert blocks[Ids.CONFIDENCE_BLOCK]["element"]["initial_option"]["value"] == "2"
     # A text box shows what was typed: no mrkdwn entities in it.
     assert blocks[Ids.BLOCKERS_BLOCK]["element"]["initial_value"] == "Vendor & <legal>"
-    assert blocks[Ids.DEPENDENCY_LATE_BLOCK]["element"]["initial_options"][0]["value"] == "late"
+    # The dependency reported late is at risk now: its box comes ticked.
+    ticked = blocks[Ids.DEPENDENCY_LATE_BLOCK]["element"]["initial_options"]
+    assert [o["value"] for o in ticked] == [str(plan["dependency"])]
 
 
 def test_form_refused_to_someone_else(engine, plan):
@@ -164,7 +187,7 @@ def state(
         Ids.DEPENDENCY_LATE_BLOCK: {
             Ids.DEPENDENCY_LATE: {
                 "type": "checkboxes",
-                "selected_options": [{"value": "late"}] if late else [],
+                "selected_options": [{"value": str(plan["dependency"])}] if late else [],
             }
         },
     }
@@ -242,6 +265,7 @@ def test_valid_submission_reads_into_details(engine, plan):
     assert details.kpi_values == {plan["kpi"]: 17.5}
     assert details.milestone_updates == {plan["ready"]: date(2027, 1, 29)}
     assert details.blockers == "Legal review" and details.dependency_late
+    assert details.dependency_reports == {plan["dependency"]: True}
     with session_scope(engine) as session:
         done = read_details(
             session,

@@ -43,7 +43,7 @@ from storage.people import person_by_id
 from storage.plan import initiative_by_id, plan_settings
 from storage.pulses import latest_answer, pulse_candidates, pulses_in_message
 from storage.reports import initiative_by_key
-from templates.ids import PulseIds
+from templates.ids import MessageEvents, PulseIds
 
 DEMO_INITIATIVE = "portal-beta"  # its owner is the person the demo plays in Slack
 ANSWER_BUTTON = PulseIds.AT_RISK  # its "Beta feature-complete" milestone was just missed
@@ -99,6 +99,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         kpi = ask(bot, settings.kpi_command, "", owner.slack_id)
         plan = ask(bot, settings.plan_command, owner.initiative_key, owner.slack_id)
         calls = Counter(call.method for call in bot.standin.calls())
+        requests = dependency_requests(bot)
     return {
         "workspace": bot.standin.workspace.team_name,
         "people": len(bot.standin.workspace.users),
@@ -108,6 +109,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         "tick_failed": failed,
         "alerts": dict(alerts),
         "delivered": delivered,
+        "requests": requests,
         "owner": owner,
         "answer": answer,
         "kpi": kpi,
@@ -214,6 +216,23 @@ def first_fires(services: Services, now: datetime) -> list[datetime]:
             if expression is not None and owner.slack_id:
                 fires.add(current_period(expression, person_zone(owner.tz, plan.timezone), now).end)
     return sorted(fires)
+
+
+def dependency_requests(bot: LiveBot) -> list[dict[str, str]]:
+    """The dependency requests the ticks posted, by channel name, as the stand-in saw them."""
+    channels = bot.standin.workspace.channels
+    posted = []
+    for call in bot.standin.calls("chat.postMessage"):
+        metadata = call.params.get("metadata")
+        if call.ok and metadata and MessageEvents.DEPENDENCY_REQUEST in str(metadata):
+            channel = channels.get(str(call.response.get("channel")))
+            posted.append(
+                {
+                    "channel": f"#{channel.name}" if channel else str(call.response.get("channel")),
+                    "text": str(call.params.get("text", "")),
+                }
+            )
+    return posted
 
 
 def delivered_pulses(bot: LiveBot, tick_at: datetime, *, since: int) -> list[dict[str, Any]]:

@@ -9,9 +9,12 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.audit import Change, record_many
+from bot.dependencies.rules import created_values, override, renewed_values
 from bot.planfile.diff import ChangeSet, KindChanges
 from bot.planfile.schema import EMAIL
 from bot.planfile.state import KINDS, Fields, People
+from storage.dependencies import dependencies_by_ids
+from storage.models import Dependency, DependencyState
 from storage.plan import (
     insert_rows,
     key_ids,
@@ -21,6 +24,9 @@ from storage.plan import (
     save_plan_settings,
     update_rows,
 )
+
+# A dependency whose ask changes in one of these is asked for anew (a new request revision).
+RENEWING_FIELDS = ("need", "needed_by", "provider")
 
 _SCALAR_SETTINGS = (
     "organization",
@@ -43,6 +49,7 @@ class _Writer:
         self.ids: dict[str, dict[str, int]] = {k: dict(v) for k, v in changes.stored.ids.items()}
         self.by_slack: dict[str, int] = {}
         self.by_email: dict[str, int] = {}
+        self.dependencies: dict[int, Dependency] = {}
 
     def person(self, ref: str | None) -> int | None:
         if ref is None:
@@ -143,14 +150,17 @@ class _Writer:
         insert_rows(session=self.session, kind=kind, rows=created)
         if created:
             self.ids[kind] = key_ids(session=self.session, kind=kind)
+        if kind == "dependency":
+            self.load_dependencies([u.key for u in (*changes.updated, *changes.restored)])
         updates = []
         for update in changes.updated:
             row = {"id": self.ids[kind][update.key], **columns(update.key, wanted[update.key])}
-            row.update(self._transitions(kind, update.after))
+            row.update(self._transitions(kind, update.key, update.after, wanted[update.key]))
             updates.append(row)
         for update in changes.restored:
             row = {"id": self.ids[kind][update.key], **columns(update.key, wanted[update.key])}
-            row.update(self._transitions(kind, {**update.after, "archived": False}))
+            after = {**update.after, "archived": False}
+            row.update(self._transitions(kind, update.key, after, wanted[update.key]))
             updates.append(row)
         updates.extend({"id": self.ids[kind][key], "archived": True} for key in changes.archived)
         update_rows(session=self.session, kind=kind, rows=updates)
@@ -193,12 +203,13 @@ class _Writer:
                 "scope_note": None,
             }
         if kind == "dependency":
+            # Not asked yet: the next tick posts the request, and its clock starts then.
             return {
-                "state": fields.get("state", "requested"),
-                "requested_at": self.now,
-                "state_changed_at": self.now if "state" in fields else None,
-                "state_changed_by_id": None,
-                "note": None,
+                "requested_at": None,
+                "ack_due_at": None,
+                "acknowledged_at": None,
+                "acknowledged_by_id": None,
+                **created_values(fields.get("state", DependencyState.REQUESTED), now=self.now),
             }
         return {}
 
@@ -206,14 +217,29 @@ class _Writer:
         original = self.changes.file.original_dues.get(key) if kind == "milestone" else None
         return {**fields, "original_due": original} if original is not None else fields
 
-    def _transitions(self, kind: str, after: Fields) -> dict[str, Any]:
+    def load_dependencies(self, keys: list[str]) -> None:
+        """The stored rows of dependencies about to change: their state's bookkeeping follows them."""
+        ids = [self.ids["dependency"][key] for key in keys]
+        self.dependencies = dependencies_by_ids(session=self.session, dependency_ids=ids)
+
+    def _transitions(self, kind: str, key: str, after: Fields, wanted: Fields) -> dict[str, Any]:
         if kind == "initiative" and ("archived" in after or after.get("status") == "active"):
             # Restored or resumed: like a new initiative, its first prompt is its next fire.
             return {"active_since": self.now}
         if kind == "milestone" and "status" in after:
             return {"completed_at": self.now if after["status"] == "done" else None}
-        if kind == "dependency" and "state" in after:
-            return {"state_changed_at": self.now, "state_changed_by_id": None}
+        if kind == "dependency":
+            return self._dependency_transition(key, after, wanted)
+        return {}
+
+    def _dependency_transition(self, key: str, after: Fields, wanted: Fields) -> dict[str, Any]:
+        """A changed ask is a new revision; a `state` the file sets goes through the one rule."""
+        stored = self.dependencies[self.ids["dependency"][key]]
+        if any(name in after for name in RENEWING_FIELDS):
+            return renewed_values(stored, state=wanted.get("state"), now=self.now)
+        if "state" in after:
+            change = override(stored, after["state"], now=self.now)
+            return change.values if change is not None else {}
         return {}
 
     def _team_columns(self, key: str, f: Fields) -> dict[str, Any]:

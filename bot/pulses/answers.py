@@ -15,6 +15,8 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import audit
+from bot.dependencies.changes import change_state
+from bot.dependencies.rules import DependencyAction
 from bot.errors import NotAllowed, NotFound, UserError
 from bot.problems import problem
 from bot.pulses.messages import prompt_message
@@ -31,6 +33,7 @@ from bot.slack.errors import SlackError
 from bot.timezones import local_date, person_zone
 from storage import people, plan, pulses
 from storage.db import session_scope
+from storage.dependencies import open_dependencies_of
 from storage.models import (
     Initiative,
     KpiReading,
@@ -40,6 +43,7 @@ from storage.models import (
     PulseAnswer,
     PulseRequest,
 )
+from templates.ids import PulseDetailsIds
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class RecordedAnswer:
     pulse_id: int
     answer_id: int
     created: bool
+    dependencies_changed: tuple[int, ...] = ()  # their request messages must show it
 
 
 @dataclass(frozen=True)
@@ -112,11 +117,13 @@ def answer_context(
     assert initiative.id is not None
     kpis = plan.linked_kpis(session=session, initiative_id=initiative.id)
     milestones = plan.initiative_milestones(session=session, initiative_id=initiative.id)
+    dependencies = open_dependencies_of(session=session, initiative_id=initiative.id)
     return AnswerContext(
         initiative=initiative,
         kpis={kpi.id: kpi for kpi in kpis if kpi.id is not None},
         milestones={m.id: m for m in milestones if m.id is not None},
         today=local_date(now, person_zone(owner.tz, plan.plan_timezone(session=session))),
+        dependencies={d.id: d for d, _team in dependencies if d.id is not None},
     )
 
 
@@ -141,20 +148,24 @@ def record_answer(
     milestone_updates: Mapping[int, MilestoneUpdate] | None = None,
     blockers: str | None = None,
     dependency_late: bool = False,
+    dependency_reports: Mapping[int, bool] | None = None,
     now: datetime,
 ) -> RecordedAnswer:
     """Record `person`'s (a Slack user ID) answer; the newest answer is current, older ones stay.
 
     Repeating the current answer exactly (a double click, a retried request) writes nothing, so
-    it cannot change the outcome. KPI values are keyed by KPI id, milestone updates by milestone id.
+    it cannot change the outcome. KPI values are keyed by KPI id, milestone updates by milestone
+    id, late (True) or no longer late (False) dependencies by dependency id.
     """
+    reports = dict(dependency_reports or {})
     answer = Answer(
         status=status,
         confidence=confidence,
         kpi_values=dict(kpi_values or {}),
         milestone_updates=dict(milestone_updates or {}),
         blockers=blockers,
-        dependency_late=dependency_late,
+        dependency_late=dependency_late or any(reports.values()),
+        dependency_reports=reports,
     )
     return _record(session, pulse_id=pulse_id, person=person, given=answer, now=now)
 
@@ -205,11 +216,48 @@ def _record(
         quick=isinstance(given, str),
         now=now,
     )
+    # Each dependency change counts once of itself (a repeat is no change), answer or not.
+    moved = _report_dependencies(session, answer, context, owner=owner, person=person, now=now)
     if changes.answer is None:
         assert previous is not None and previous.id is not None
-        return RecordedAnswer(pulse_id=pulse.id, answer_id=previous.id, created=False)
+        return RecordedAnswer(
+            pulse_id=pulse.id, answer_id=previous.id, created=False, dependencies_changed=moved
+        )
     answer_id = save_changes(session, changes, actor=f"slack:{person}", now=now)
-    return RecordedAnswer(pulse_id=pulse.id, answer_id=answer_id, created=True)
+    return RecordedAnswer(
+        pulse_id=pulse.id, answer_id=answer_id, created=True, dependencies_changed=moved
+    )
+
+
+def _report_dependencies(
+    session: Session,
+    answer: Answer,
+    context: AnswerContext,
+    *,
+    owner: Person,
+    person: str,
+    now: datetime,
+) -> tuple[int, ...]:
+    """The owner's late dependencies become at risk (the blockers as the note), through the same
+    rule as the provider's buttons; one the owner unticked is no longer at risk."""
+    changed = []
+    for dependency_id, late in sorted(answer.dependency_reports.items()):
+        dependency = context.dependencies.get(dependency_id)
+        if dependency is None:  # delivered or removed since the form was opened: nothing to do
+            continue
+        outcome = change_state(
+            session,
+            dependency=dependency,
+            action=DependencyAction.REPORT_LATE if late else DependencyAction.CLEAR_LATE,
+            actor=f"slack:{person}",
+            by_person_id=owner.id,
+            now=now,
+            reason=answer.blockers.strip() or None if late and answer.blockers else None,
+            field=PulseDetailsIds.DEPENDENCY_LATE_BLOCK,
+        )
+        if outcome.changed:
+            changed.append(dependency_id)
+    return tuple(changed)
 
 
 def _kept_details(status: str, previous: PulseAnswer | None) -> Answer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ from bot.pulses.rules import (
     parse_number,
 )
 from storage import pulses as queries
+from storage.dependencies import open_dependencies_of
+from storage.models import DependencyState
 from storage.plan import latest_readings, linked_kpis, open_milestones
 from templates import Trusted, render_json
 from templates.ids import PulseDetailsIds as Ids
@@ -33,21 +35,39 @@ from templates.ids import PulseDetailsIds as Ids
 # A modal holds 100 blocks: 7 fixed ones, one per KPI, one per milestone plus the "done" picker.
 MAX_KPIS = 40
 MAX_MILESTONES = 40
+MAX_DEPENDENCIES = 10  # Block Kit: a checkboxes element holds at most 10 options
 
 
-def metadata_for(pulse_id: int) -> str:
-    return json.dumps({"pulse_id": pulse_id})
+def metadata_for(pulse_id: int, dependency_ids: Sequence[int] = ()) -> str:
+    """The pulse a form is about, and the dependencies it listed (unticking one means "not late")."""
+    metadata: dict[str, Any] = {"pulse_id": pulse_id}
+    if dependency_ids:
+        metadata["dependency_ids"] = list(dependency_ids)
+    return json.dumps(metadata)
+
+
+def _metadata(private_metadata: str | None) -> dict[str, Any]:
+    try:
+        metadata = json.loads(private_metadata or "")
+    except (ValueError, TypeError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def pulse_id_from(private_metadata: str | None) -> int:
     """The pulse a submitted modal is about; anything unreadable is a stale or forged view."""
-    try:
-        pulse_id = json.loads(private_metadata or "")["pulse_id"]
-    except (ValueError, TypeError, KeyError):
-        pulse_id = None
-    if not isinstance(pulse_id, int):
+    pulse_id = _metadata(private_metadata).get("pulse_id")
+    if not isinstance(pulse_id, int) or isinstance(pulse_id, bool):
         raise UserError(problem(AnswerProblem.FORM_OUT_OF_DATE))
     return pulse_id
+
+
+def listed_dependencies(private_metadata: str | None) -> list[int]:
+    """The dependencies the submitted form listed (anything malformed is ignored)."""
+    listed = _metadata(private_metadata).get("dependency_ids")
+    if not isinstance(listed, list):
+        return []
+    return [i for i in listed if isinstance(i, int) and not isinstance(i, bool)]
 
 
 def loading_view(pulse_id: int) -> dict[str, Any]:
@@ -71,12 +91,14 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
     kpis = linked_kpis(session=session, initiative_id=initiative.id)
     readings = latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
     milestones = open_milestones(session=session, initiative_id=initiative.id)
+    dependencies = open_dependencies_of(session=session, initiative_id=initiative.id)
+    shown = dependencies[:MAX_DEPENDENCIES]
     current = queries.latest_answer(session=session, pulse_id=pulse_id)
     return dict(
         render_json(
             "blocks/pulse_details.json.j2",
             ids=Ids,
-            metadata=metadata_for(pulse_id),
+            metadata=metadata_for(pulse_id, [d.id for d, _ in shown if d.id is not None]),
             initiative_title=initiative.title,
             closes_at=pulse.next_due_at,
             current={
@@ -107,6 +129,16 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
                 }
                 for milestone in milestones[:MAX_MILESTONES]
             ],
+            dependencies=[
+                {
+                    "id": dependency.id,
+                    "need": dependency.need,
+                    "provider": team.name,
+                    "needed_by": dependency.needed_by,
+                    "late": dependency.state == DependencyState.AT_RISK,
+                }
+                for dependency, team in shown
+            ],
             more_kpis=max(len(kpis) - MAX_KPIS, 0),
             more_milestones=max(len(milestones) - MAX_MILESTONES, 0),
             blockers_max=BLOCKERS_MAX,
@@ -121,11 +153,13 @@ def read_details(
     person: str,
     values: Mapping[str, Mapping[str, Any]],
     now: datetime,
+    listed: Sequence[int] = (),
 ) -> Answer:
     """Turn `view.state.values` into an Answer, or raise a UserError naming every bad field.
 
     What cannot be read (not a number, not a date) and what breaks an answer rule (the same
-    rules `record_answer` applies) are reported together, each at its block.
+    rules `record_answer` applies) are reported together, each at its block. `listed` are the
+    dependencies the form offered (`listed_dependencies`): one left unticked is not late.
     """
     try:
         _pulse, initiative, owner = check_can_answer(
@@ -170,13 +204,21 @@ def read_details(
 
     blockers = _element(values, Ids.BLOCKERS_BLOCK, Ids.BLOCKERS).get("value")
     late = _element(values, Ids.DEPENDENCY_LATE_BLOCK, Ids.DEPENDENCY_LATE)
+    ticked = {
+        int(option["value"])
+        for option in late.get("selected_options") or []
+        if isinstance(option, dict) and str(option.get("value", "")).isdigit()
+    }
+    reports = {dependency_id: False for dependency_id in listed}
+    reports.update(dict.fromkeys(ticked, True))
     answer = Answer(
         status=status or "",
         confidence=confidence,
         kpi_values=kpi_values,
         milestone_updates=milestone_updates,
         blockers=str(blockers).strip() or None if blockers is not None else None,
-        dependency_late=bool(late.get("selected_options")),
+        dependency_late=bool(ticked),
+        dependency_reports=reports,
     )
     problems = unreadable + answer_problems(answer, answer_context(session, initiative, owner, now))
     if problems:

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Literal
 
 from bot.problems import Problem, ProblemCode, problem
-from storage.models import Initiative, Kpi, Milestone, MilestoneStatus, PulseStatus
+from storage.models import Dependency, Initiative, Kpi, Milestone, MilestoneStatus, PulseStatus
 from templates.ids import PulseDetailsIds as Ids
 
 DONE: Literal["done"] = "done"
@@ -43,6 +43,7 @@ class AnswerProblem(ProblemCode):
     DATE_IN_PAST = "answer.date_in_past"  # milestone
     MILESTONE_NOT_OPEN = "answer.milestone_not_open"  # milestone, status
     MILESTONE_UNKNOWN = "answer.milestone_unknown"  # initiative
+    DEPENDENCY_NOT_OPEN = "answer.dependency_not_open"  # initiative
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Answer:
     milestone_updates: Mapping[int, MilestoneUpdate] = field(default_factory=dict)
     blockers: str | None = None
     dependency_late: bool = False
+    # Dependency id → late (True) or not late (False), for the dependencies the form listed.
+    dependency_reports: Mapping[int, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class AnswerContext:
     kpis: Mapping[int, Kpi]  # linked to the initiative, by id
     milestones: Mapping[int, Milestone]  # the initiative's live milestones, by id
     today: date  # in the owner's timezone
+    dependencies: Mapping[int, Dependency] = field(default_factory=dict)  # open ones, by id
 
 
 def kpi_field(kpi_id: int) -> str:
@@ -94,6 +98,7 @@ def answer_problems(answer: Answer, context: AnswerContext) -> list[Problem]:
             for milestone_id, update in answer.milestone_updates.items()
             for found in check_milestone_update(milestone_id, update, context)
         ),
+        *check_late_dependencies(answer.dependency_reports, context),
     ]
 
 
@@ -147,6 +152,20 @@ def check_milestone_update(
         ]
     if update < context.today:
         return [problem(AnswerProblem.DATE_IN_PAST, place, milestone=milestone.title)]
+    return []
+
+
+def check_late_dependencies(reports: Mapping[int, bool], context: AnswerContext) -> list[Problem]:
+    """Only the initiative's own open dependencies can be reported late (one the form listed
+    may have been delivered since: not late is then simply nothing to do)."""
+    if any(
+        late and dependency_id not in context.dependencies
+        for dependency_id, late in reports.items()
+    ):
+        title = context.initiative.title
+        return [
+            problem(AnswerProblem.DEPENDENCY_NOT_OPEN, Ids.DEPENDENCY_LATE_BLOCK, initiative=title)
+        ]
     return []
 
 

@@ -11,9 +11,10 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.clock import utcnow
+from bot.dependencies.requests import refresh_requests
 from bot.home import refresh_home
 from bot.pulses.answers import record_details, refresh_prompt
-from bot.pulses.details import pulse_id_from, read_details
+from bot.pulses.details import listed_dependencies, pulse_id_from, read_details
 from bot.services import Services
 from handlers.guard import GuardedApp
 from handlers.payload import payload_dict, payload_str
@@ -26,12 +27,19 @@ def register(app: GuardedApp, services: Services) -> None:
     def submit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         now = utcnow()
         user = payload_str(body, "user", "id")
-        pulse_id = pulse_id_from(view.get("private_metadata"))
+        metadata = view.get("private_metadata")
+        pulse_id = pulse_id_from(metadata)
         values = payload_dict(view, "state", "values")
+        listed = listed_dependencies(metadata)
         # One transaction: a field error rolls back, so nothing of the answer is saved.
         with session_scope(services.engine) as session:
-            answer = read_details(session, pulse_id=pulse_id, person=user, values=values, now=now)
-            record_details(session, pulse_id=pulse_id, person=user, answer=answer, now=now)
+            answer = read_details(
+                session, pulse_id=pulse_id, person=user, values=values, now=now, listed=listed
+            )
+            recorded = record_details(
+                session, pulse_id=pulse_id, person=user, answer=answer, now=now
+            )
         ack()
         refresh_prompt(services, pulse_id=pulse_id, now=now)
+        refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
         refresh_home(services, user_id=user, now=now)
