@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from bot.alerts import run_detection
 from bot.dependencies.changes import ChangeOutcome, change_state, check_provider, dependency_id_from
 from bot.dependencies.messages import owner_notice
 from bot.dependencies.requests import refresh_requests
@@ -141,6 +142,8 @@ def after_change(services: Services, outcome: ChangeOutcome, now: datetime) -> N
     refresh_requests(services, dependency_ids=[outcome.dependency_id], now=now)
     if outcome.action in TOLD_TO_OWNER:
         tell_owner(services, outcome)
+    # Its alerts (unacknowledged, blocked, the milestone it feeds) follow now, not next tick.
+    run_detection(services, now)
 
 
 def tell_owner(services: Services, outcome: ChangeOutcome) -> None:

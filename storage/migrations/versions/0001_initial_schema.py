@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 04:40:07.208131
+Create Date: 2026-12-02 04:57:03.304879
 """
 
 from collections.abc import Sequence
