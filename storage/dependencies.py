@@ -69,6 +69,27 @@ def is_team_member(*, session: Session, team_id: int, person_id: int) -> bool:
     return session.exec(statement).first() is not None
 
 
+def provider_member(*, session: Session, dependency_id: int) -> Person | None:
+    """Someone of the dependency's provider team who is in Slack: a member, else its lead."""
+    dependency = session.get(Dependency, dependency_id)
+    team = session.get(Team, dependency.provider_team_id) if dependency else None
+    if team is None:
+        return None
+    statement = (
+        select(Person)
+        .join(TeamMember, col(TeamMember.person_id) == col(Person.id))
+        .where(col(TeamMember.team_id) == team.id, col(Person.slack_id).is_not(None))
+        .order_by(col(Person.id))
+    )
+    member = session.exec(statement).first()
+    return member or (session.get(Person, team.lead_id) if team.lead_id else None)
+
+
+def dependency_state(*, session: Session, dependency_id: int) -> str | None:
+    dependency = session.get(Dependency, dependency_id)
+    return dependency.state if dependency else None
+
+
 def open_dependencies_of(*, session: Session, initiative_id: int) -> list[tuple[Dependency, Team]]:
     """An initiative's dependencies that are neither delivered nor archived, by needed-by date."""
     statement = (

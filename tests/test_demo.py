@@ -105,13 +105,27 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     alerts = live["alerts"]
     alert_posts = sum(alerts.get(k, 0) for k in ("posted", "summaries", "told", "thread_lines"))
     assert alerts["posted"] > 0
-    assert calls["chat.postMessage"] == len(OWNERS) + len(reminders) + alert_posts + len(requests)
+    # The ticks posted a missed-milestone and an unacknowledged-dependency alert to channels.
+    posted = [a["text"] for a in live["posted_alerts"]]
+    assert any(t.startswith("Missed milestone") for t in posted)
+    assert any("has not acknowledged" in t for t in posted)
+    # A provider team member acknowledged a request: recorded, and the request redrawn.
+    acknowledged = live["acknowledged"]
+    assert acknowledged["status"] == 200 and acknowledged["state"] == "acknowledged"
+    assert any("Acknowledged by" in line for line in acknowledged["after"])
+    clicked = acknowledged["calls"]
+    assert clicked["chat.update"] >= 1 and clicked["chat.postMessage"] >= 1  # request, owner DM
+    assert calls["chat.postMessage"] == (
+        len(OWNERS) + len(reminders) + alert_posts + len(requests) + clicked["chat.postMessage"]
+    )
     assert all(
         r["local"] - timedelta(hours=24)
         >= next(p["local"] for p in prompts if p["name"] == r["name"])
         for r in reminders
     )
-    assert calls["chat.update"] == 1 + alerts.get("updated", 0) + alerts.get("resolved", 0)
+    assert calls["chat.update"] == (
+        1 + alerts.get("updated", 0) + alerts.get("resolved", 0) + clicked["chat.update"]
+    )
     assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.
     assert not [t for t in threading.enumerate() if t.name.startswith("demo-listener")]

@@ -39,11 +39,12 @@ from standin import StandIn, Workspace
 from standin.api import Message
 from standin.client import BotReply, SlackRequest, SlackSide
 from storage.db import session_scope
+from storage.dependencies import dependency_state, provider_member
 from storage.people import person_by_id
 from storage.plan import initiative_by_id, plan_settings
 from storage.pulses import latest_answer, pulse_candidates, pulses_in_message
 from storage.reports import initiative_by_key
-from templates.ids import MessageEvents, PulseIds
+from templates.ids import DependencyIds, MessageEvents, PulseIds
 
 DEMO_INITIATIVE = "portal-beta"  # its owner is the person the demo plays in Slack
 ANSWER_BUTTON = PulseIds.AT_RISK  # its "Beta feature-complete" milestone was just missed
@@ -100,6 +101,9 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         plan = ask(bot, settings.plan_command, owner.initiative_key, owner.slack_id)
         calls = Counter(call.method for call in bot.standin.calls())
         requests = dependency_requests(bot)
+        posted_alerts = alerts_posted(bot)
+        acknowledged = acknowledge_as_provider(bot)
+        calls = Counter(call.method for call in bot.standin.calls())
     return {
         "workspace": bot.standin.workspace.team_name,
         "people": len(bot.standin.workspace.users),
@@ -110,6 +114,8 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         "alerts": dict(alerts),
         "delivered": delivered,
         "requests": requests,
+        "posted_alerts": posted_alerts,
+        "acknowledged": acknowledged,
         "owner": owner,
         "answer": answer,
         "kpi": kpi,
@@ -235,6 +241,72 @@ def dependency_requests(bot: LiveBot) -> list[dict[str, str]]:
     return posted
 
 
+def alerts_posted(bot: LiveBot) -> list[dict[str, str]]:
+    """The alert messages the ticks posted in channels (DMs aside), as the stand-in saw them."""
+    channels = bot.standin.workspace.channels
+    posted = []
+    for call in bot.standin.calls("chat.postMessage"):
+        metadata = call.params.get("metadata")
+        channel = channels.get(str(call.response.get("channel"))) if call.ok else None
+        if channel is not None and metadata and MessageEvents.ALERT in str(metadata):
+            posted.append({"channel": f"#{channel.name}", "text": str(call.params.get("text", ""))})
+    return posted
+
+
+def acknowledge_as_provider(bot: LiveBot) -> dict[str, Any]:
+    """Click Acknowledge on a request as a member of the provider team, as Slack sends it."""
+    requests = [
+        m
+        for channel in bot.standin.workspace.channels
+        for m in bot.standin.messages(channel)
+        if m.metadata and m.metadata.get("event_type") == MessageEvents.DEPENDENCY_REQUEST
+    ]
+    message, block_id, button = find_button(requests, DependencyIds.ACKNOWLEDGE)
+    channel = next(m.channel for m in requests if m.ts == message["ts"])
+    dependency_id = int(button["value"])
+    with session_scope(bot.services.engine) as session:
+        clicker = provider_member(session=session, dependency_id=dependency_id)
+    if clicker is None or not clicker.slack_id:
+        raise RuntimeError("the provider team has nobody in Slack to acknowledge")
+    payload = bot.slack.block_action_payload(
+        DependencyIds.ACKNOWLEDGE,
+        button["value"],
+        user_id=clicker.slack_id,
+        channel_id=channel,
+        block_id=block_id,
+        message=message,
+        action=button,
+    )
+    before = len(bot.standin.calls())
+    reply = bot.send(bot.slack.interaction(payload))
+    bot.standin.wait_for(
+        "chat.update", 1, WAIT_SECONDS, where=lambda call: call.params.get("ts") == message["ts"]
+    )
+    settled(bot)  # the owner's DM and the alerts that follow come after the update
+    updated = next(m for m in bot.standin.messages(channel) if m.ts == message["ts"])
+    with session_scope(bot.services.engine) as session:
+        state = dependency_state(session=session, dependency_id=dependency_id)
+    return {
+        "by": clicker.name,
+        "status": reply.status,
+        "state": state,
+        "after": plain_lines(updated.blocks, bot.names(), FIRST_LINES),
+        "calls": Counter(call.method for call in bot.standin.calls()[before:]),
+    }
+
+
+def settled(bot: LiveBot, quiet: float = 0.5) -> None:
+    """Wait until the stand-in has seen no call for `quiet` seconds (at most WAIT_SECONDS)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    seen = -1
+    while time.monotonic() < deadline:
+        count = len(bot.standin.calls())
+        if count == seen:
+            return
+        seen = count
+        time.sleep(quiet)
+
+
 def delivered_pulses(bot: LiveBot, tick_at: datetime, *, since: int) -> list[dict[str, Any]]:
     """Who got a pulse DM from the tick at `tick_at` (Web API calls after the first `since`), as
     the stand-in saw it, with their local time then."""
@@ -319,7 +391,7 @@ def find_button(
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element.get("action_id") == action_id:
                     return message, str(block.get("block_id", "")), element
-    raise RuntimeError(f"no {action_id} button in the pulse DM")
+    raise RuntimeError(f"no {action_id} button in the messages searched")
 
 
 def ask(bot: LiveBot, command: str, text: str, user_id: str) -> dict[str, Any]:
