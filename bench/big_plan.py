@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from standin import Channel, User, Workspace
+from storage.dependencies import set_request_shown, stale_request_views
 from storage.models import (
     ChannelStatus,
     Dependency,
@@ -198,10 +199,26 @@ def build_big_plan(
             built.rows[model.__tablename__] = _load(connection, model.__table__, rows)  # type: ignore[attr-defined]
         if connection.dialect.name == "postgresql":
             _advance_sequences(connection)
+    _requests_show_their_state(engine)
     if analyze:
         _analyze(engine)
     built.seconds = time.perf_counter() - started
     return built
+
+
+def _requests_show_their_state(engine: Engine) -> None:
+    """As after the bot has run a while: every posted request message shows what it should."""
+    while True:
+        with Session(engine) as session:
+            stale = stale_request_views(session=session, limit=5_000)
+            for view in stale:
+                assert view.request.id is not None
+                set_request_shown(
+                    session=session, request_id=view.request.id, shown=view.fingerprint
+                )
+            session.commit()
+        if not stale:
+            return
 
 
 def bench_workspace(size: PlanSize = PlanSize()) -> Workspace:
