@@ -117,15 +117,36 @@ def _post_unposted(
         if channel is None:  # nowhere to post (DM-only kinds): only the people are told
             _mark_posted_nowhere(services, mine, now)
         else:
-            own, rest = mine[:budget], mine[budget:]
-            for alert in own:
-                _post_one(services, alert, channel, now, report)
-            if rest:
-                _post_summary(services, rest, channel, now, report)
+            _post_to_channel(services, mine, channel, budget, now, report)
         for alert in mine:
             finding = findings.get(str(alert.open_key))
             if finding is not None:
                 _notify(services, alert, finding, now, report)
+
+
+def _post_to_channel(
+    services: Services,
+    alerts: list[Alert],
+    channel: str,
+    budget: int,
+    now: datetime,
+    report: DetectionReport,
+) -> None:
+    """The first `budget` alerts as messages of their own, the rest in one summary.
+
+    A channel that refuses a post is tried once per pass: the alerts left are given back for
+    the next one, rather than each failing in turn.
+    """
+    own, rest = alerts[:budget], alerts[budget:]
+    for index, alert in enumerate(own):
+        if not _post_one(services, alert, channel, now, report):
+            left = [a.id for a in [*own[index + 1 :], *rest] if a.id is not None]
+            with session_scope(services.engine) as session:
+                queries.release_claims(session=session, alert_ids=left)
+            report.unposted += len(left)
+            return
+    if rest:
+        _post_summary(services, rest, channel, now, report)
 
 
 def _not_already_posted(
@@ -162,13 +183,13 @@ def _not_already_posted(
 
 def _post_one(
     services: Services, alert: Alert, channel: str, now: datetime, report: DetectionReport
-) -> None:
+) -> bool:
     assert alert.id is not None
     rendered = messages.alert_message(services, alert.kind, alert.facts, resolved=False)
     posted = _post(services, [alert], channel, rendered, now, summary=False)
     if posted is None:
         report.unposted += 1
-        return
+        return False
     with session_scope(services.engine) as session:
         queries.mark_posted(
             session=session,
@@ -180,6 +201,7 @@ def _post_one(
         )
     alert.channel_id, alert.message_ts = posted.channel, posted.ts
     report.posted += 1
+    return True
 
 
 def _post_summary(
