@@ -24,7 +24,7 @@ from templates.ids import AlertKinds
 from tests import factories
 
 NOW = datetime(2027, 2, 10, 15, tzinfo=UTC)
-NASTY = "<!channel> <@U123> R&D *launch* <https://evil.example|click> " + "x" * 2000
+NASTY = "<!channel> <@U123> R&D *launch* <https://evil.example|click> " + "&x<" * 700
 # The control sequences the bot itself builds: mentions, dates, channel links, permalinks.
 ALLOWED = re.compile(
     r"<(@U[A-Z0-9]+|!date\^\d+\^\{date_short\}\|[0-9T:+-]+|#C[A-Z0-9]+|https://x\.slack\.com/a\|[^>]*)>"
