@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
@@ -53,7 +53,9 @@ _LATE_STATES = (DependencyState.BLOCKED, DependencyState.AT_RISK)
 
 
 def _rows(session: Session, statement: Select[Any]) -> list[Row]:
-    return [dict(row._mapping) for row in session.execute(statement)]
+    # Core rows through the connection, read as mappings: no ORM step, no copy per row.
+    # RowMapping is a Mapping keyed by the labels given here (typed by SQLAlchemy as Any).
+    return cast("list[Row]", list(session.connection().execute(statement).mappings()))
 
 
 def _initiative_columns() -> tuple[Any, ...]:
