@@ -154,8 +154,13 @@ def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, objec
         loaded = queries.prompt_rows(
             session=session, initiative_ids=[c.initiative_id for c, _ in due]
         )
-        # An initiative deleted since the first read has nothing left to prompt about.
-        due = [(c, period) for c, period in due if c.initiative_id in loaded]
+        # Changed since the first read (deleted, or handed to another owner): the next tick
+        # reads it afresh, and the prompt never goes to an owner it was not worked out for.
+        due = [
+            (c, period)
+            for c, period in due
+            if c.initiative_id in loaded and loaded[c.initiative_id][1].id == c.owner_id
+        ]
         objectives = objectives_by_ids(
             session=session,
             objective_ids=[
