@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import (
+    select as select_columns,
+)  # plain Core rows; sqlmodel's `select` types ORM ones
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -36,21 +39,81 @@ class SentPrompt:
 
 # --- delivery ----------------------------------------------------------------------------------
 
+_LIVE_WITH_REACHABLE_OWNER = (
+    col(Initiative.archived).is_(False),
+    col(Initiative.status) == InitiativeStatus.ACTIVE,
+    col(Person.active).is_(True),
+    col(Person.slack_id).is_not(None),
+)
+_IDS_PER_QUERY = 1_000
+
 
 def pulse_candidates(*, session: Session) -> list[tuple[Initiative, Person]]:
     """Live initiatives with a reachable owner, owner by owner (a stable order avoids deadlocks)."""
     statement = (
         select(Initiative, Person)
         .join(Person, col(Person.id) == col(Initiative.owner_id))
-        .where(
-            col(Initiative.archived).is_(False),
-            col(Initiative.status) == InitiativeStatus.ACTIVE,
-            col(Person.active).is_(True),
-            col(Person.slack_id).is_not(None),
-        )
+        .where(*_LIVE_WITH_REACHABLE_OWNER)
         .order_by(col(Initiative.owner_id), col(Initiative.id))
     )
     return [(initiative, person) for initiative, person in session.exec(statement)]
+
+
+class PulseCandidate(NamedTuple):
+    """The columns the pulse schedule reads of one live initiative and its owner (no ORM rows)."""
+
+    initiative_id: int
+    initiative_key: str
+    pulse: str | None
+    active_since: datetime
+    owner_id: int
+    owner_tz: str | None
+    slack_id: str | None
+    slack_linked_at: datetime | None
+    away_from: date | None
+    away_until: date | None
+
+
+def pulse_candidate_columns(*, session: Session) -> list[PulseCandidate]:
+    """`pulse_candidates` as plain column tuples: a no-op tick reads them all and renders none."""
+    statement = (
+        select_columns(
+            col(Initiative.id),
+            col(Initiative.key),
+            col(Initiative.pulse),
+            col(Initiative.active_since),
+            col(Person.id),
+            col(Person.tz),
+            col(Person.slack_id),
+            col(Person.slack_linked_at),
+            col(Person.away_from),
+            col(Person.away_until),
+        )
+        .join(Person, col(Person.id) == col(Initiative.owner_id))
+        .where(*_LIVE_WITH_REACHABLE_OWNER)
+        .order_by(col(Initiative.owner_id), col(Initiative.id))
+    )
+    # Core rows, not the ORM's: nothing here becomes an object the session tracks.
+    return [PulseCandidate._make(row) for row in session.connection().execute(statement)]
+
+
+def prompt_rows(
+    *, session: Session, initiative_ids: Iterable[int]
+) -> dict[int, tuple[Initiative, Person]]:
+    """Initiatives with their owners as ORM rows, for the prompts about to be rendered."""
+    ids = sorted(set(initiative_ids))
+    found: dict[int, tuple[Initiative, Person]] = {}
+    # In slices, so a big Monday stays within every database's limit on bound parameters.
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        statement = (
+            select(Initiative, Person)
+            .join(Person, col(Person.id) == col(Initiative.owner_id))
+            .where(col(Initiative.id).in_(ids[start : start + _IDS_PER_QUERY]))
+        )
+        for initiative, person in session.exec(statement):
+            if initiative.id is not None:
+                found[initiative.id] = (initiative, person)
+    return found
 
 
 def existing_pulse_keys(*, session: Session, periods: Iterable[str]) -> set[tuple[int, str]]:

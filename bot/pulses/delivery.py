@@ -16,7 +16,7 @@ from itertools import groupby
 from typing import TypeVar
 
 from bot.pulses import messages
-from bot.pulses.schedule import PromptTiming, due_period
+from bot.pulses.schedule import DueCalendar, Period, PromptTiming
 from bot.services import Services
 from bot.slack.errors import (
     AccountInactive,
@@ -120,37 +120,70 @@ def deliver_pulses(services: Services, now: datetime) -> DeliveryReport:
 
 
 def _due_pulses(services: Services, now: datetime) -> tuple[list[dict[str, object]], _Context]:
-    """Rows to claim (owner by owner), for pulses due now that have no row yet."""
+    """Rows to claim (owner by owner), for pulses due now that have no row yet.
+
+    Most ticks find every current period already has its row: the schedule reads plain columns,
+    and only the initiatives still to be prompted are loaded as ORM rows, for rendering.
+    """
     with session_scope(services.engine) as session:
-        plan = plan_settings(session=session)
-        days_off = holidays(session=session)
-        timing = PromptTiming.from_settings(services.settings)
-        due = []
-        for initiative, owner in queries.pulse_candidates(session=session):
-            period = due_period(initiative, owner, plan, days_off, now, timing)
-            if period is not None:
-                due.append((initiative, owner, period))
-        existing = queries.existing_pulse_keys(
-            session=session, periods={period.key for _, _, period in due}
+        calendar = DueCalendar(
+            plan_settings(session=session),
+            holidays(session=session),
+            now,
+            PromptTiming.from_settings(services.settings),
         )
-        due = [item for item in due if (item[0].id, item[2].key) not in existing]
+        due: list[tuple[queries.PulseCandidate, Period]] = []
+        for candidate in queries.pulse_candidate_columns(session=session):
+            if not candidate.slack_id:
+                continue  # as `due_period`: an empty Slack ID cannot be messaged
+            period = calendar.due(
+                initiative_key=candidate.initiative_key,
+                pulse=candidate.pulse,
+                active_since=candidate.active_since,
+                owner_tz=candidate.owner_tz,
+                slack_linked_at=candidate.slack_linked_at,
+                away_from=candidate.away_from,
+                away_until=candidate.away_until,
+            )
+            if period is not None:
+                due.append((candidate, period))
+        existing = queries.existing_pulse_keys(
+            session=session, periods={period.key for _, period in due}
+        )
+        due = [(c, period) for c, period in due if (c.initiative_id, period.key) not in existing]
+        loaded = queries.prompt_rows(
+            session=session, initiative_ids=[c.initiative_id for c, _ in due]
+        )
+        # Changed since the first read (deleted, or handed to another owner): the next tick
+        # reads it afresh, and the prompt never goes to an owner it was not worked out for.
+        due = [
+            (c, period)
+            for c, period in due
+            if c.initiative_id in loaded and loaded[c.initiative_id][1].id == c.owner_id
+        ]
         objectives = objectives_by_ids(
             session=session,
-            objective_ids=[i.objective_id for i, _, _ in due if i.objective_id is not None],
+            objective_ids=[
+                objective_id
+                for initiative, _ in loaded.values()
+                if (objective_id := initiative.objective_id) is not None
+            ],
         )
     rows: list[dict[str, object]] = [
         {
-            "initiative_id": initiative.id,
-            "owner_id": owner.id,
+            "initiative_id": candidate.initiative_id,
+            "owner_id": candidate.owner_id,
             "period": period.key,
             "due_at": period.start,
             "next_due_at": period.end,
         }
-        for initiative, owner, period in due
+        for candidate, period in due
     ]
     context = _Context(
-        owners={owner.id: owner for _, owner, _ in due if owner.id is not None},
-        initiatives={i.id: i for i, _, _ in due if i.id is not None},
+        owners={owner.id: owner for _, owner in loaded.values() if owner.id is not None},
+        initiatives={
+            initiative_id: initiative for initiative_id, (initiative, _) in loaded.items()
+        },
         objectives=objectives,
     )
     return rows, context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -30,7 +30,7 @@ class Period:
     end: datetime  # aware UTC; reminders and escalation must happen before this
     wall_start: datetime  # the fire in the owner's wall-clock time (naive), e.g. Monday 09:00
 
-    @property
+    @cached_property
     def key(self) -> str:
         """`pulse_request.period`: the fire's local wall time, e.g. `2027-01-04T09:00`.
 
@@ -79,20 +79,28 @@ def current_period(expression: str, tz: ZoneInfo, now: datetime) -> Period:
 
 def cadence(initiative: Initiative, plan: PlanSettings) -> str | None:
     """The initiative's own cron, else the plan default; None when neither is usable."""
-    for expression in (initiative.pulse, plan.default_pulse):
+    return _cadence(initiative.pulse, plan.default_pulse, initiative.key)
+
+
+def _cadence(own: str | None, default: str | None, initiative_key: str) -> str | None:
+    for expression in (own, default):
         if expression and valid_cron(expression):
             return expression
         if expression:
-            log.warning("Initiative %s: ignoring invalid cadence %r", initiative.key, expression)
+            log.warning("Initiative %s: ignoring invalid cadence %r", initiative_key, expression)
     return None
 
 
 def is_away(owner: Person, day: date) -> bool:
     """Out of office on that day (both ends inclusive; an open end means a single bound)."""
-    if owner.away_from is None and owner.away_until is None:
+    return _away_on(owner.away_from, owner.away_until, day)
+
+
+def _away_on(away_from: date | None, away_until: date | None, day: date) -> bool:
+    if away_from is None and away_until is None:
         return False
-    after_start = owner.away_from is None or owner.away_from <= day
-    before_end = owner.away_until is None or day <= owner.away_until
+    after_start = away_from is None or away_from <= day
+    before_end = away_until is None or day <= away_until
     return after_start and before_end
 
 
@@ -120,21 +128,86 @@ def due_period(
         return None
     if not owner.active or not owner.slack_id:
         return None
-    expression = cadence(initiative, plan)
-    if expression is None:
-        return None
-    tz = person_zone(owner.tz, plan.timezone)
-    period = current_period(expression, tz, now)
-    if period.start < initiative.active_since:
-        return None  # the owner could not have been asked at that fire: wait for the next
-    if owner.slack_linked_at is not None and period.start < owner.slack_linked_at:
-        return None
-    first_day = local_date(period.start, tz)
-    if is_away(owner, first_day) or is_holiday(holidays, first_day):
-        return None
-    if not (timing or PromptTiming.default()).may_prompt(period, tz, now):
-        return None
-    return period
+    return DueCalendar(plan, holidays, now, timing).due(
+        initiative_key=initiative.key,
+        pulse=initiative.pulse,
+        active_since=initiative.active_since,
+        owner_tz=owner.tz,
+        slack_linked_at=owner.slack_linked_at,
+        away_from=owner.away_from,
+        away_until=owner.away_until,
+    )
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """What every initiative with the same cadence, in the same zone, shares at one moment."""
+
+    period: Period
+    first_day: date  # the period's first day, in the owner's zone
+    open: bool  # not a plan holiday, and the prompt timing allows a prompt now
+
+
+class DueCalendar:
+    """`due_period` for many live initiatives at one `now`, from their plain column values.
+
+    Thousands of initiatives share a handful of cadences and timezones: each (cadence, zone)
+    slot is worked out once, and only what differs per initiative or owner (active since, Slack
+    link, away dates) is checked for each. The caller has already left out archived or paused
+    initiatives and inactive owners, as `due_period` does.
+    """
+
+    def __init__(
+        self,
+        plan: PlanSettings,
+        holidays: list[Holiday],
+        now: datetime,
+        timing: PromptTiming | None = None,
+    ) -> None:
+        self._default_pulse = plan.default_pulse
+        self._plan_tz = plan.timezone
+        self._holidays = holidays
+        self._now = now
+        self._timing = timing or PromptTiming.default()
+        self._slots: dict[tuple[str, str], _Slot] = {}
+
+    def due(
+        self,
+        *,
+        initiative_key: str,
+        pulse: str | None,
+        active_since: datetime,
+        owner_tz: str | None,
+        slack_linked_at: datetime | None,
+        away_from: date | None,
+        away_until: date | None,
+    ) -> Period | None:
+        expression = _cadence(pulse, self._default_pulse, initiative_key)
+        if expression is None:
+            return None
+        slot = self._slot(expression, person_zone(owner_tz, self._plan_tz))
+        period = slot.period
+        if period.start < active_since:
+            return None  # the owner could not have been asked at that fire: wait for the next
+        if slack_linked_at is not None and period.start < slack_linked_at:
+            return None
+        if not slot.open or _away_on(away_from, away_until, slot.first_day):
+            return None
+        return period
+
+    def _slot(self, expression: str, tz: ZoneInfo) -> _Slot:
+        found = self._slots.get((expression, tz.key))
+        if found is None:
+            period = current_period(expression, tz, self._now)
+            first_day = local_date(period.start, tz)
+            found = _Slot(
+                period=period,
+                first_day=first_day,
+                open=not is_holiday(self._holidays, first_day)
+                and self._timing.may_prompt(period, tz, self._now),
+            )
+            self._slots[(expression, tz.key)] = found
+        return found
 
 
 class ScheduleProblem(ProblemCode):
