@@ -71,6 +71,7 @@ class _Plan:
     today: date
     alerts_channel: str | None
     admins: tuple[str, ...]
+    statuses: dict[int, str]  # initiative ID → its latest pulse answer's status
     found: list[Finding] = field(default_factory=list)
 
     def add(
@@ -96,6 +97,7 @@ def find_problems(session: Session, now: datetime) -> list[Finding]:
         today=plan_today(now, settings.timezone),
         alerts_channel=queries.resolved_channel(session=session, ref=settings.alerts_channel),
         admins=tuple(p.slack_id for p in people if p.slack_id),
+        statuses=queries.latest_pulse_statuses(session=session),
     )
     missed = _missed_milestones(session, plan)
     _unacknowledged_dependencies(session, plan)
@@ -176,8 +178,7 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
         reasons.setdefault(milestone_id, []).append(
             {"why": "expected_late", "expected_due": row["expected_due"]}
         )
-    statuses = queries.latest_pulse_statuses(session=session)
-    worried = {i: s for i, s in statuses.items() if s in WORRIED}
+    worried = {i: s for i, s in plan.statuses.items() if s in WORRIED}
     nearest = queries.next_open_milestones(
         session=session, today=plan.today, initiative_ids=worried
     )
@@ -315,8 +316,7 @@ def _confidence_mismatches(
     session: Session, plan: _Plan, troubled_milestones: set[int], off_track_kpis: set[int]
 ) -> None:
     """ "On track" from the owner while the data says otherwise: the team lead, by DM."""
-    statuses = queries.latest_pulse_statuses(session=session)
-    confident = {i for i, s in statuses.items() if s == PulseStatus.ON_TRACK}
+    confident = {i for i, s in plan.statuses.items() if s == PulseStatus.ON_TRACK}
     if not confident:
         return
     why: dict[int, list[dict[str, Any]]] = {}

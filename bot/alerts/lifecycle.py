@@ -264,16 +264,14 @@ def _post(
 
 def _mark_posted_nowhere(services: Services, alerts: Iterable[Alert], now: datetime) -> None:
     with session_scope(services.engine) as session:
-        for alert in alerts:
-            assert alert.id is not None
-            queries.mark_posted(
-                session=session,
-                alert_ids=[alert.id],
-                channel_id="",
-                ts="",
-                in_summary=False,
-                now=now,
-            )
+        queries.mark_posted(
+            session=session,
+            alert_ids=[a.id for a in alerts if a.id is not None],
+            channel_id="",
+            ts="",
+            in_summary=False,
+            now=now,
+        )
 
 
 def _notify(
