@@ -81,6 +81,23 @@ class DecisionOption(StrEnum):
     ACCEPT_RISK = "accept_risk"
 
 
+class PollOutcome(StrEnum):
+    """How a poll ended when no option won: `DecisionPoll.outcome` / `Decision.option`."""
+
+    UNDECIDED = "undecided"  # no quorum after the extension, or a tie nobody could break
+    WITHDRAWN = "withdrawn"  # the milestone was archived, done or descoped while it was open
+
+
+class SlipCause(StrEnum):
+    MISSED = "missed"  # its due date passed without it being done
+    BLOCKED = "blocked"  # a dependency feeding it is blocked
+
+
+class KnockOnAnswer(StrEnum):
+    ON_TRACK = "on_track"
+    MOVES_US = "moves_us"
+
+
 # --- the plan ---------------------------------------------------------------------------------
 
 
@@ -97,6 +114,8 @@ class PlanSettings(SQLModel, table=True):
     default_pulse: str = "0 9 * * mon"
     ack_within_days: int = 2
     poll_hours: int = 48
+    poll_quorum: int | None = None  # leaders who must vote; None means a majority
+    poll_anonymous: bool = False  # polls are anonymous unless /decide says otherwise
 
 
 class Holiday(SQLModel, table=True):
@@ -387,34 +406,114 @@ class ChannelStatus(SQLModel, table=True):
     checked_at: datetime = utc_column(nullable=False)
 
 
+class PollFraming(SQLModel, table=True):
+    """One slip of a milestone, and the owner's framing of the options before its poll opens.
+
+    `slip_key` names the slip ("missed:<milestone id>:<due>" or
+    "blocked:<milestone id>:<dependency id>:<revision>"), so each slip asks once and opens at
+    most one poll, whatever the number of ticks, replicas or restarts.
+    """
+
+    __tablename__ = "poll_framing"
+    __table_args__ = (Index("ix_poll_framing_pending", "poll_id", "framing_due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    slip_key: str = Field(unique=True, max_length=200)
+    cause: str = Field(max_length=20)  # SlipCause
+    dependency_id: int | None = Field(default=None, foreign_key="dependency.id")
+    slipped_at: datetime = utc_column(nullable=False)  # when the slip was first seen
+    # The owner is asked once (claimed_at), and the poll opens with what is known at framing_due_at.
+    owner_id: int | None = Field(default=None, foreign_key="person.id")
+    claimed_at: datetime | None = utc_column()
+    asked_at: datetime | None = utc_column()
+    framing_due_at: datetime = utc_column(nullable=False)
+    channel_id: str | None = None  # the owner's DM with the framing button
+    message_ts: str | None = None
+    proposed_due: date | None = None  # what the owner framed (or what is known)
+    scope_cut: str | None = None
+    resources: str | None = None
+    framed_at: datetime | None = utc_column()
+    framed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    poll_id: int | None = Field(default=None, foreign_key="decision_poll.id")
+
+
 class DecisionPoll(SQLModel, table=True):
+    """A leaders' vote on one slip of a milestone, posted once in the decision channel.
+
+    `facts` is what the parent message states (what slipped, what depends on it, the options),
+    frozen at opening; the tally is read from the votes. `shown` fingerprints what the message
+    shows, so a vote that was saved but not yet drawn (a restart) is drawn at the next chance.
+    """
+
     __tablename__ = "decision_poll"
+    __table_args__ = (Index("ix_decision_poll_state_deadline", "state", "deadline"),)
 
     id: int | None = Field(default=None, primary_key=True)
     milestone_id: int = Field(foreign_key="milestone.id", index=True)
     open_key: str | None = Field(
         default=None, unique=True, max_length=120
-    )  # one open per milestone
+    )  # "milestone:<id>" while open: one open poll per milestone
     state: str = PollState.OPEN
     opened_at: datetime = utc_column(nullable=False)
-    deadline: datetime = utc_column(nullable=False, index=True)
+    slipped_at: datetime | None = (
+        utc_column()
+    )  # when the slip was first seen: slip-to-decision time
+    original_deadline: datetime | None = utc_column()  # the deadline before any extension
+    deadline: datetime = utc_column(nullable=False)
+    extended_at: datetime | None = utc_column()  # the one extension for want of quorum
     opened_by_id: int | None = Field(default=None, foreign_key="person.id")
+    anonymous: bool = False
+    proposed_due: date | None = None  # the date a delay would move the milestone to
+    scope_cut: str | None = None
+    resources: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    claimed_at: datetime | None = utc_column()  # a process is posting the parent message (lease)
     channel_id: str | None = None
     message_ts: str | None = None
-    proposed_due: date | None = None
+    shown: str | None = None
     closed_at: datetime | None = utc_column()
-    outcome: str | None = None
+    outcome: str | None = None  # a DecisionOption, or PollOutcome.UNDECIDED / WITHDRAWN
+    outcome_claimed_at: datetime | None = utc_column()  # posting the outcome in the thread (lease)
+    outcome_posted_at: datetime | None = utc_column()
 
 
 class Vote(SQLModel, table=True):
+    """A leader's vote: one row per (poll, leader), changed in place until the poll closes.
+
+    In an anonymous poll `option` stays NULL: the choice is a `Ballot` that names no one.
+    """
+
     __tablename__ = "vote"
     __table_args__ = (UniqueConstraint("poll_id", "voter_id", name="uq_vote_poll_voter"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    poll_id: int = Field(foreign_key="decision_poll.id")
+    poll_id: int = Field(foreign_key="decision_poll.id", index=True)
     voter_id: int = Field(foreign_key="person.id")
-    option: str
+    option: str | None = None
     voted_at: datetime = utc_column(nullable=False)
+    changed_at: datetime | None = utc_column()
+
+
+class Ballot(SQLModel, table=True):
+    """An anonymous poll's choice: counted in the tally, linked to no voter (a random key)."""
+
+    __tablename__ = "ballot"
+
+    id: str = Field(primary_key=True, max_length=36)  # uuid4: no order that matches the votes
+    poll_id: int = Field(foreign_key="decision_poll.id", index=True)
+    option: str
+
+
+class PollReminder(SQLModel, table=True):
+    """A non-voter reminded once, when a poll is extended for want of quorum."""
+
+    __tablename__ = "poll_reminder"
+
+    poll_id: int = Field(foreign_key="decision_poll.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    claimed_at: datetime = utc_column(nullable=False)
+    sent_at: datetime | None = utc_column()
 
 
 class Decision(SQLModel, table=True):
@@ -425,11 +524,52 @@ class Decision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     milestone_id: int = Field(foreign_key="milestone.id", index=True)
     poll_id: int | None = Field(default=None, foreign_key="decision_poll.id", unique=True)
-    option: str
+    option: str  # a DecisionOption, or PollOutcome.UNDECIDED / WITHDRAWN
     new_due: date | None = None
+    days_moved: int | None = None
     scope_cut: str | None = None
+    resources: str | None = None
+    risk_accepted_until: date | None = None  # accept the risk: raised again after this day
+    votes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: str = ""
+    slipped_at: datetime | None = utc_column()
     decided_at: datetime = utc_column(nullable=False)
+    later_shift_offered_at: datetime | None = utc_column()
+    later_shifted_at: datetime | None = utc_column()  # the owner shifted later milestones (once)
+
+
+class DecisionAction(SQLModel, table=True):
+    """An "add resources" decision's follow-up: who gets the resources, by when; reminded once."""
+
+    __tablename__ = "decision_action"
+    __table_args__ = (Index("ix_decision_action_due", "reminded_at", "due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", unique=True)
+    owner_id: int = Field(foreign_key="person.id")
+    what: str
+    due: date
+    reminded_at: datetime | None = utc_column()
+    done_at: datetime | None = utc_column()
+
+
+class KnockOn(SQLModel, table=True):
+    """An owner whose date a decision moved, asked once to confirm they can still make theirs."""
+
+    __tablename__ = "knock_on"
+    __table_args__ = (UniqueConstraint("decision_id", "subject", name="uq_knock_on_subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", index=True)
+    subject: str = Field(max_length=60)  # "milestone:<id>" or "dependency:<id>"
+    person_id: int = Field(foreign_key="person.id")
+    new_date: date
+    claimed_at: datetime | None = utc_column()
+    asked_at: datetime | None = utc_column()
+    channel_id: str | None = None
+    message_ts: str | None = None
+    answer: str | None = None  # KnockOnAnswer
+    answered_at: datetime | None = utc_column()
 
 
 # --- bookkeeping ------------------------------------------------------------------------------

@@ -90,6 +90,20 @@ def _date_token(day: Any, fallback_format: str = "%Y-%m-%d") -> Trusted:
     )
 
 
+def _moment_token(moment: Any) -> Trusted:
+    """An instant (a poll's deadline) as Slack renders it in the reader's timezone: day and time."""
+    from datetime import datetime
+
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if not isinstance(moment, datetime):
+        raise TypeError(f"not an instant: {moment!r}")
+    return Trusted(
+        f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|"
+        f"{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
+    )
+
+
 def _number(value: Any, spec: str = "g") -> str:
     """A number in `spec` (`format()`'s mini-language: 20.0 → "20"); anything else as it is."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -104,6 +118,7 @@ def _common_globals(env: Environment) -> None:
     env.filters["repr"] = repr  # a value as Python writes it: 'text' quoted, numbers and lists bare
     env.filters["mention"] = _mention
     env.filters["slack_date"] = _date_token
+    env.filters["slack_moment"] = _moment_token
     env.filters["trusted"] = Trusted
 
 

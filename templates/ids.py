@@ -66,6 +66,7 @@ class MilestoneIds(StrEnum):
     MARK_DONE = "milestone_mark_done"
     NEW_DATE = "milestone_new_date"
     DESCOPE = "milestone_descope"
+    OPEN_DECISION = "milestone_open_decision"  # on missed and at-risk alerts: the framing modal
     # "<prefix>:<milestone id>", so several milestones' buttons can share one message or Home.
     ACTIONS_BLOCK = "milestone_actions"
     NEW_DATE_VIEW = "milestone_new_date_form"
@@ -74,6 +75,47 @@ class MilestoneIds(StrEnum):
     DESCOPE_VIEW = "milestone_descope_form"
     SCOPE_CUT_BLOCK = "milestone_scope_cut_block"
     SCOPE_CUT_INPUT = "milestone_scope_cut_value"
+
+
+class PollIds(StrEnum):
+    """A decision poll's vote buttons, in its parent message and on App Home.
+
+    A button's action_id is "<VOTE>:<option>" (IDs must differ within a block), its value
+    "<poll id>:<option>"; its actions block is "<VOTE_BLOCK>:<poll id>", so a value naming
+    another poll than its block, or another option than its action, is refused.
+    """
+
+    VOTE = "decision_vote"
+    VOTE_BLOCK = "decision_vote"
+
+
+class FramingIds(StrEnum):
+    """The owner's framing of a poll's options: the DM button (value = framing id) and its modal."""
+
+    FRAME = "decision_frame"
+    ACTIONS_BLOCK = "decision_frame_actions"
+    VIEW = "decision_framing_form"
+    DATE_BLOCK = "decision_framing_date"
+    DATE = "decision_framing_date_value"
+    SCOPE_BLOCK = "decision_framing_scope"
+    SCOPE = "decision_framing_scope_value"
+    RESOURCES_BLOCK = "decision_framing_resources"
+    RESOURCES = "decision_framing_resources_value"
+
+
+class FollowThroughIds(StrEnum):
+    """After a decision: knock-on confirmations (value = knock_on id) and the owner's shift offer."""
+
+    STILL_ON_TRACK = "knock_on_still_on_track"
+    MOVES_US = "knock_on_moves_us"
+    KNOCK_ON_BLOCK = "knock_on_actions"
+    MOVES_US_VIEW = "knock_on_moves_us_form"
+    MOVES_US_DATE_BLOCK = "knock_on_moves_us_date"
+    MOVES_US_DATE = "knock_on_moves_us_date_value"
+    MOVES_US_NOTE_BLOCK = "knock_on_moves_us_note"
+    MOVES_US_NOTE = "knock_on_moves_us_note_value"
+    SHIFT_LATER = "decision_shift_later"  # value = decision id
+    SHIFT_LATER_BLOCK = "decision_shift_later_actions"
 
 
 class QueryIds(StrEnum):
@@ -90,6 +132,9 @@ class MessageEvents(StrEnum):
     PULSE_PROMPT = "planpulse_pulse"  # payload: {"pulse_ids": "1,2,3"}
     DEPENDENCY_REQUEST = "planpulse_dependency_request"  # payload: {"dependency_id", "revision"}
     ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5", "summary": "yes" | "no"}
+    POLL = "planpulse_poll"  # payload: {"poll_id"}
+    POLL_OUTCOME = "planpulse_poll_outcome"  # payload: {"poll_id"}
+    FRAMING = "planpulse_framing"  # payload: {"framing_id"}
 
 
 class AlertKinds(StrEnum):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 04:57:03.304879
+Create Date: 2026-12-02 06:53:23.760319
 """
 
 from collections.abc import Sequence
@@ -117,6 +117,8 @@ def upgrade() -> None:
         sa.Column("default_pulse", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("ack_within_days", sa.Integer(), nullable=False),
         sa.Column("poll_hours", sa.Integer(), nullable=False),
+        sa.Column("poll_quorum", sa.Integer(), nullable=True),
+        sa.Column("poll_anonymous", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -336,13 +338,24 @@ def upgrade() -> None:
         sa.Column("open_key", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("opened_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("slipped_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("original_deadline", storage.types.UTCDateTime(), nullable=True),
         sa.Column("deadline", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("extended_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("opened_by_id", sa.Integer(), nullable=True),
+        sa.Column("anonymous", sa.Boolean(), nullable=False),
+        sa.Column("proposed_due", sa.Date(), nullable=True),
+        sa.Column("scope_cut", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("resources", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("facts", sa.JSON(), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("proposed_due", sa.Date(), nullable=True),
+        sa.Column("shown", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("closed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("outcome_claimed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("outcome_posted_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["milestone_id"],
             ["milestone.id"],
@@ -355,9 +368,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("open_key"),
     )
     with op.batch_alter_table("decision_poll", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_decision_poll_deadline"), ["deadline"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_decision_poll_milestone_id"), ["milestone_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_decision_poll_state_deadline", ["state", "deadline"], unique=False
         )
 
     op.create_table(
@@ -444,15 +459,36 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "ballot",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("poll_id", sa.Integer(), nullable=False),
+        sa.Column("option", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["poll_id"],
+            ["decision_poll.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("ballot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ballot_poll_id"), ["poll_id"], unique=False)
+
+    op.create_table(
         "decision",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("milestone_id", sa.Integer(), nullable=False),
         sa.Column("poll_id", sa.Integer(), nullable=True),
         sa.Column("option", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("new_due", sa.Date(), nullable=True),
+        sa.Column("days_moved", sa.Integer(), nullable=True),
         sa.Column("scope_cut", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("resources", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("risk_accepted_until", sa.Date(), nullable=True),
+        sa.Column("votes", sa.JSON(), nullable=False),
         sa.Column("summary", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("slipped_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("decided_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("later_shift_offered_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("later_shifted_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["milestone_id"],
             ["milestone.id"],
@@ -493,12 +529,80 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "poll_framing",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("milestone_id", sa.Integer(), nullable=False),
+        sa.Column("slip_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("cause", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("dependency_id", sa.Integer(), nullable=True),
+        sa.Column("slipped_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("asked_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("framing_due_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("proposed_due", sa.Date(), nullable=True),
+        sa.Column("scope_cut", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("resources", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("framed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("framed_by_id", sa.Integer(), nullable=True),
+        sa.Column("poll_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["dependency_id"],
+            ["dependency.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["framed_by_id"],
+            ["person.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["milestone_id"],
+            ["milestone.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["person.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["poll_id"],
+            ["decision_poll.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("slip_key"),
+    )
+    with op.batch_alter_table("poll_framing", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_poll_framing_milestone_id"), ["milestone_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_poll_framing_pending", ["poll_id", "framing_due_at"], unique=False
+        )
+
+    op.create_table(
+        "poll_reminder",
+        sa.Column("poll_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", storage.types.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["person.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["poll_id"],
+            ["decision_poll.id"],
+        ),
+        sa.PrimaryKeyConstraint("poll_id", "person_id"),
+    )
+    op.create_table(
         "vote",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("poll_id", sa.Integer(), nullable=False),
         sa.Column("voter_id", sa.Integer(), nullable=False),
-        sa.Column("option", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("option", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("voted_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("changed_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["poll_id"],
             ["decision_poll.id"],
@@ -510,12 +614,82 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("poll_id", "voter_id", name="uq_vote_poll_voter"),
     )
+    with op.batch_alter_table("vote", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_vote_poll_id"), ["poll_id"], unique=False)
+
+    op.create_table(
+        "decision_action",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("decision_id", sa.Integer(), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=False),
+        sa.Column("what", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("due", sa.Date(), nullable=False),
+        sa.Column("reminded_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("done_at", storage.types.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decision.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["person.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("decision_id"),
+    )
+    with op.batch_alter_table("decision_action", schema=None) as batch_op:
+        batch_op.create_index("ix_decision_action_due", ["reminded_at", "due"], unique=False)
+
+    op.create_table(
+        "knock_on",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("decision_id", sa.Integer(), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("new_date", sa.Date(), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("asked_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("answer", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("answered_at", storage.types.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decision.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["person.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("decision_id", "subject", name="uq_knock_on_subject"),
+    )
+    with op.batch_alter_table("knock_on", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_knock_on_decision_id"), ["decision_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("knock_on", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_knock_on_decision_id"))
+
+    op.drop_table("knock_on")
+    with op.batch_alter_table("decision_action", schema=None) as batch_op:
+        batch_op.drop_index("ix_decision_action_due")
+
+    op.drop_table("decision_action")
+    with op.batch_alter_table("vote", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vote_poll_id"))
+
     op.drop_table("vote")
+    op.drop_table("poll_reminder")
+    with op.batch_alter_table("poll_framing", schema=None) as batch_op:
+        batch_op.drop_index("ix_poll_framing_pending")
+        batch_op.drop_index(batch_op.f("ix_poll_framing_milestone_id"))
+
+    op.drop_table("poll_framing")
     with op.batch_alter_table("dependency_request", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dependency_request_dependency_id"))
 
@@ -524,6 +698,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_decision_milestone_id"))
 
     op.drop_table("decision")
+    with op.batch_alter_table("ballot", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ballot_poll_id"))
+
+    op.drop_table("ballot")
     with op.batch_alter_table("pulse_answer", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pulse_answer_pulse_request_id"))
 
@@ -537,8 +715,8 @@ def downgrade() -> None:
 
     op.drop_table("dependency")
     with op.batch_alter_table("decision_poll", schema=None) as batch_op:
+        batch_op.drop_index("ix_decision_poll_state_deadline")
         batch_op.drop_index(batch_op.f("ix_decision_poll_milestone_id"))
-        batch_op.drop_index(batch_op.f("ix_decision_poll_deadline"))
 
     op.drop_table("decision_poll")
     with op.batch_alter_table("pulse_request", schema=None) as batch_op:
