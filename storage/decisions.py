@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from storage.models import Ballot, DecisionPoll, Person, Vote
 
@@ -64,4 +64,11 @@ def current_leaders(session: Session) -> list[Person]:
             .where(col(Person.is_leader), col(Person.active))
             .order_by(col(Person.name), col(Person.id))
         ).all()
+    )
+
+
+def mark_poll_shown(session: Session, poll_id: int, fingerprint: str) -> None:
+    """Record what the poll's message now shows in Slack."""
+    session.exec(
+        update(DecisionPoll).where(col(DecisionPoll.id) == poll_id).values(shown=fingerprint)
     )

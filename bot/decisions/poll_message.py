@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, col, update
+from sqlmodel import Session
 
 from bot.services import Services
 from storage.db import session_scope
-from storage.decisions import PollVotes, Voter, poll_votes
+from storage.decisions import PollVotes, Voter, mark_poll_shown, poll_votes
 from storage.models import DecisionOption, DecisionPoll
 from templates import render_json_object
 from templates.ids import PollIds
@@ -109,9 +109,5 @@ def refresh_poll_message(services: Services, poll_id: int) -> bool:
         )
         called = True
         with session_scope(services.engine) as session:
-            session.exec(
-                update(DecisionPoll)
-                .where(col(DecisionPoll.id) == poll_id)
-                .values(shown=message.fingerprint)
-            )
+            mark_poll_shown(session, poll_id, message.fingerprint)
     return called
