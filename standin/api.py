@@ -43,6 +43,7 @@ class Message:
     metadata: dict[str, Any] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     edited: bool = False
+    broadcast: bool = False  # a thread reply also sent to the channel (reply_broadcast)
 
     def as_dict(self, *, with_metadata: bool, reply_count: int = 0) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -262,6 +263,9 @@ class SlackState:
             blocks=blocks,
             thread_ts=str(thread_ts) if thread_ts else None,
             metadata=self._metadata(params),
+            # Slack ignores reply_broadcast outside a thread.
+            broadcast=bool(thread_ts)
+            and str(params.get("reply_broadcast")).lower() in ("1", "true"),
         )
         self.messages.setdefault(channel, []).append(message)
         return {

@@ -222,14 +222,20 @@ class SlackGateway:
         text: str,
         blocks: Sequence[Mapping[str, Any]] | None = None,
         thread_ts: str | None = None,
+        broadcast: bool = False,
         tag: MessageTag | None = None,
     ) -> PostedMessage:
-        """Post to a channel ID, or to a user ID (Slack delivers it to the app's DM with them)."""
+        """Post to a channel ID, or to a user ID (Slack delivers it to the app's DM with them).
+
+        `broadcast` sends a thread reply to the channel too (an outcome everyone should see).
+        """
         kwargs: dict[str, Any] = {"channel": channel, "text": text}
         if blocks is not None:
             kwargs["blocks"] = list(blocks)
         if thread_ts is not None:
             kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
         if tag is not None:
             kwargs["metadata"] = tag.as_metadata()
         data = self._call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
