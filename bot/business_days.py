@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.timezones import local_date, plan_zone
 
@@ -39,3 +40,35 @@ def ack_deadline(
     # midnight (a DST gap) gets the instant the gap starts, fold=0 being the earlier offset.
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     return end.astimezone(UTC)
+
+
+# An owner's working hours, for deadlines counted in their time (a poll's framing window).
+WORKDAY_START = time(9)
+WORKDAY_END = time(17)
+
+
+def after_working_hours(
+    now: datetime, hours: float, tz: ZoneInfo, holidays: Iterable[tuple[date, date]]
+) -> datetime:
+    """The instant `hours` working hours after `now`: Monday to Friday, 09:00 to 17:00 in `tz`, holidays skipped.
+
+    Time outside working hours does not count, so a slip seen on Friday evening is due on the
+    next working day, never at night. Returned as aware UTC.
+    """
+    if hours < 0:
+        raise ValueError("hours must not be negative")
+    ranges = list(holidays)
+    left = timedelta(hours=hours)
+    cursor = now.astimezone(UTC)
+    day = local_date(now, tz)
+    while True:
+        if is_business_day(day, ranges):
+            opens = datetime.combine(day, WORKDAY_START, tzinfo=tz).astimezone(UTC)
+            closes = datetime.combine(day, WORKDAY_END, tzinfo=tz).astimezone(UTC)
+            start = max(cursor, opens)
+            if start < closes:
+                if start + left <= closes:
+                    return start + left
+                left -= closes - start
+        day += timedelta(days=1)
+        cursor = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)

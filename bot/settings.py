@@ -79,6 +79,9 @@ class Settings(LoggingSettings):
     tick_seconds: Annotated[int, Field(ge=5)] = 60
     # New alert posts per channel per tick; the rest go into one summary message.
     alerts_per_channel_per_tick: Annotated[int, Field(ge=1, le=50)] = 5
+    # Working hours (the owner's: Monday to Friday, 9 to 5) an owner has to frame a slip's options
+    # before its decision poll opens with what is known.
+    poll_framing_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 8
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
 
     @field_validator("database_url")

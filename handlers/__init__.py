@@ -19,13 +19,15 @@ def register_all(app: App, services: Services) -> None:
     # Imported here, not at module level: importing `handlers` must not pull in Bolt and the
     # whole core (the CLI's plan commands import nothing of Slack).
     from handlers import errors, guard, middleware
+    from handlers.actions import decision as decision_actions
     from handlers.actions import dependency as dependency_actions
     from handlers.actions import milestone as milestone_actions
     from handlers.actions import pulse as pulse_actions
     from handlers.actions import share
-    from handlers.commands import kpi, plan
+    from handlers.commands import decide, kpi, plan
     from handlers.commands import pulse as pulse_command
     from handlers.events import home
+    from handlers.views import decision as decision_views
     from handlers.views import dependency as dependency_views
     from handlers.views import milestone as milestone_views
     from handlers.views import pulse as pulse_views
@@ -41,6 +43,9 @@ def register_all(app: App, services: Services) -> None:
         milestone_views,
         dependency_actions,
         dependency_views,
+        decision_actions,
+        decision_views,
+        decide,
         share,
         kpi,
         plan,

@@ -57,6 +57,13 @@ def _detection(services: Services, now: datetime) -> object:
     return run_detection(services, now)
 
 
+def _decision_framing(services: Services, now: datetime) -> object:
+    """Slips framed by their owners, their polls opened once the framing window ends, and posted."""
+    from bot.decisions.slips import run_decision_framing
+
+    return run_decision_framing(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -126,6 +133,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "detection": _detection,
+    "decision_framing": _decision_framing,
     "event_pruning": _daily_event_pruning,
 }
 

@@ -1,13 +1,35 @@
-"""Decision polls in the database: the votes of a poll as its tally reads them."""
+"""Decision polls in the database: slips and their framing, polls opened once per milestone, the votes a tally reads."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import String, cast, exists, literal, or_
 from sqlmodel import Session, col, select, update
 
-from storage.models import Ballot, DecisionPoll, Person, Vote
+from storage.db import insert_or_skip
+from storage.models import (
+    Alert,
+    AlertState,
+    Ballot,
+    DecisionPoll,
+    Dependency,
+    DependencyState,
+    Initiative,
+    InitiativeKpi,
+    Kpi,
+    Milestone,
+    MilestoneStatus,
+    Person,
+    PollFraming,
+    PollState,
+    Team,
+    Vote,
+)
 
 
 @dataclass(frozen=True)
@@ -72,3 +94,305 @@ def mark_poll_shown(session: Session, poll_id: int, fingerprint: str) -> None:
     session.exec(
         update(DecisionPoll).where(col(DecisionPoll.id) == poll_id).values(shown=fingerprint)
     )
+
+
+# --- slips and their framing ------------------------------------------------------------------
+
+
+def slip_key(alert_id: int) -> str:
+    """A slip is one raised alert: a condition that clears and comes back is a new alert row."""
+    return f"alert:{alert_id}"
+
+
+def unframed_slip_alerts(*, session: Session, kinds: Sequence[str]) -> list[Alert]:
+    """Open alerts of `kinds` that no framing names yet (few: new alerts, at-risk ones of other causes)."""
+    key = literal("alert:") + cast(col(Alert.id), String)
+    framed = exists().where(col(PollFraming.slip_key) == key)
+    statement = select(Alert).where(
+        col(Alert.state) == AlertState.OPEN, col(Alert.kind).in_(list(kinds)), ~framed
+    )
+    return list(session.exec(statement.order_by(col(Alert.id))))
+
+
+def insert_framing(*, session: Session, values: dict[str, Any]) -> int | None:
+    """The slip's framing row, unless another process raised it first: its ID, or None."""
+    statement = (
+        insert_or_skip(session, PollFraming)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["slip_key"])
+        .returning(col(PollFraming.id))
+    )
+    inserted = session.connection().execute(statement).first()
+    return int(inserted[0]) if inserted else None
+
+
+def framings_to_ask(*, session: Session, now: datetime, lease: timedelta) -> list[PollFraming]:
+    """Framings whose owner has not been asked yet, and whose poll is not open (nor settled)."""
+    statement = select(PollFraming).where(
+        col(PollFraming.poll_id).is_(None),
+        col(PollFraming.asked_at).is_(None),
+        col(PollFraming.framed_at).is_(None),
+        col(PollFraming.settled_at).is_(None),
+        col(PollFraming.owner_id).is_not(None),
+        or_(col(PollFraming.claimed_at).is_(None), col(PollFraming.claimed_at) < now - lease),
+    )
+    return list(session.exec(statement.order_by(col(PollFraming.id))))
+
+
+def claim_framing_ask(
+    *, session: Session, framing_id: int, now: datetime, lease: timedelta
+) -> bool:
+    """True for the one process that DMs the owner (a claim older than `lease` was abandoned)."""
+    statement = (
+        update(PollFraming)
+        .where(
+            col(PollFraming.id) == framing_id,
+            col(PollFraming.asked_at).is_(None),
+            or_(col(PollFraming.claimed_at).is_(None), col(PollFraming.claimed_at) < now - lease),
+        )
+        .values(claimed_at=now)
+    )
+    return session.connection().execute(statement).rowcount == 1
+
+
+def mark_framing_asked(
+    *, session: Session, framing_id: int, channel_id: str | None, ts: str | None, now: datetime
+) -> None:
+    session.connection().execute(
+        update(PollFraming)
+        .where(col(PollFraming.id) == framing_id)
+        .values(asked_at=now, channel_id=channel_id, message_ts=ts)
+    )
+
+
+def framings_due(*, session: Session, now: datetime) -> list[PollFraming]:
+    """Framings whose poll should open now: no poll yet, nothing settled, the framing window over."""
+    statement = select(PollFraming).where(
+        col(PollFraming.poll_id).is_(None),
+        col(PollFraming.framing_due_at) <= now,
+        col(PollFraming.settled_at).is_(None),
+    )
+    return list(session.exec(statement.order_by(col(PollFraming.framing_due_at))))
+
+
+def pending_framing(*, session: Session, milestone_id: int) -> PollFraming | None:
+    """The milestone's oldest slip still waiting for its poll (None: nothing slipped, or all polled)."""
+    statement = select(PollFraming).where(
+        col(PollFraming.milestone_id) == milestone_id,
+        col(PollFraming.poll_id).is_(None),
+        col(PollFraming.settled_at).is_(None),
+    )
+    return session.exec(statement.order_by(col(PollFraming.id))).first()
+
+
+def framing_by_id(*, session: Session, framing_id: int) -> PollFraming | None:
+    return session.get(PollFraming, framing_id, populate_existing=True)
+
+
+def settle_framing(*, session: Session, framing_id: int, now: datetime) -> bool:
+    statement = (
+        update(PollFraming)
+        .where(
+            col(PollFraming.id) == framing_id,
+            col(PollFraming.poll_id).is_(None),
+            col(PollFraming.settled_at).is_(None),
+        )
+        .values(settled_at=now)
+    )
+    return session.connection().execute(statement).rowcount == 1
+
+
+def record_framing(
+    *,
+    session: Session,
+    framing_id: int,
+    proposed_due: date,
+    scope_cut: str | None,
+    resources: str | None,
+    by_id: int | None,
+    now: datetime,
+) -> bool:
+    """The owner's framing, once, and only while its poll is not open."""
+    statement = (
+        update(PollFraming)
+        .where(
+            col(PollFraming.id) == framing_id,
+            col(PollFraming.poll_id).is_(None),
+            col(PollFraming.framed_at).is_(None),
+        )
+        .values(
+            proposed_due=proposed_due,
+            scope_cut=scope_cut,
+            resources=resources,
+            framed_at=now,
+            framed_by_id=by_id,
+        )
+    )
+    return session.connection().execute(statement).rowcount == 1
+
+
+def attach_framing(*, session: Session, framing_id: int, poll_id: int) -> bool:
+    """Point the slip at its poll, once: True for the one process that does (it tells the thread)."""
+    statement = (
+        update(PollFraming)
+        .where(col(PollFraming.id) == framing_id, col(PollFraming.poll_id).is_(None))
+        .values(poll_id=poll_id)
+    )
+    return session.connection().execute(statement).rowcount == 1
+
+
+# --- polls: opened once per milestone, posted once ---------------------------------------------
+
+
+def poll_open_key(milestone_id: int) -> str:
+    return f"milestone:{milestone_id}"
+
+
+def insert_poll(*, session: Session, values: dict[str, Any]) -> int | None:
+    """Open the poll unless the milestone has one open already (the unique open key): its ID, or None."""
+    statement = (
+        insert_or_skip(session, DecisionPoll)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["open_key"])
+        .returning(col(DecisionPoll.id))
+    )
+    inserted = session.connection().execute(statement).first()
+    return int(inserted[0]) if inserted else None
+
+
+def open_poll_of(*, session: Session, milestone_id: int) -> DecisionPoll | None:
+    statement = select(DecisionPoll).where(
+        col(DecisionPoll.open_key) == poll_open_key(milestone_id)
+    )
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def unposted_polls(*, session: Session) -> list[DecisionPoll]:
+    """Open polls whose parent message is not in Slack yet: new, refused or crashed posts."""
+    statement = select(DecisionPoll).where(
+        col(DecisionPoll.state) == PollState.OPEN, col(DecisionPoll.message_ts).is_(None)
+    )
+    return list(session.exec(statement.order_by(col(DecisionPoll.id))))
+
+
+def claim_poll_post(*, session: Session, poll_id: int, now: datetime, lease: timedelta) -> bool:
+    """True for the one process that posts the poll (a claim older than `lease` was abandoned)."""
+    statement = (
+        update(DecisionPoll)
+        .where(
+            col(DecisionPoll.id) == poll_id,
+            col(DecisionPoll.message_ts).is_(None),
+            or_(col(DecisionPoll.claimed_at).is_(None), col(DecisionPoll.claimed_at) < now - lease),
+        )
+        .values(claimed_at=now)
+    )
+    return session.connection().execute(statement).rowcount == 1
+
+
+def release_poll_claim(*, session: Session, poll_id: int) -> None:
+    session.connection().execute(
+        update(DecisionPoll)
+        .where(col(DecisionPoll.id) == poll_id, col(DecisionPoll.message_ts).is_(None))
+        .values(claimed_at=None)
+    )
+
+
+def mark_poll_posted(
+    *, session: Session, poll_id: int, channel_id: str, ts: str, shown: str | None
+) -> None:
+    session.connection().execute(
+        update(DecisionPoll)
+        .where(col(DecisionPoll.id) == poll_id)
+        .values(channel_id=channel_id, message_ts=ts, shown=shown)
+    )
+
+
+# --- what a poll states -----------------------------------------------------------------------
+
+
+def later_milestones(*, session: Session, milestone: Milestone) -> list[Milestone]:
+    """The initiative's open milestones due after this one."""
+    statement = select(Milestone).where(
+        col(Milestone.initiative_id) == milestone.initiative_id,
+        col(Milestone.id) != milestone.id,
+        col(Milestone.status) == MilestoneStatus.OPEN,
+        col(Milestone.archived).is_(False),
+        col(Milestone.due) > milestone.due,
+    )
+    return list(session.exec(statement.order_by(col(Milestone.due), col(Milestone.id))))
+
+
+def waiting_dependencies(
+    *, session: Session, initiative: Initiative, milestone: Milestone
+) -> list[tuple[Dependency, str]]:
+    """Other teams' open dependencies that wait on this milestone, with the waiting team's name.
+
+    What another initiative needs from this initiative's team, undelivered, needed on or after
+    the milestone's due date: the team delivers after the milestone, so a slip reaches them.
+    """
+    statement = (
+        select(Dependency, col(Team.name))
+        .join(Initiative, col(Initiative.id) == col(Dependency.initiative_id))
+        .join(Team, col(Team.id) == col(Initiative.team_id))
+        .where(
+            col(Dependency.provider_team_id) == initiative.team_id,
+            col(Dependency.initiative_id) != initiative.id,
+            col(Initiative.team_id) != initiative.team_id,
+            col(Initiative.archived).is_(False),
+            col(Dependency.archived).is_(False),
+            col(Dependency.state) != DependencyState.DELIVERED,
+            col(Dependency.needed_by) >= milestone.due,
+        )
+        .order_by(col(Dependency.needed_by), col(Dependency.id))
+    )
+    return [(dependency, str(name)) for dependency, name in session.exec(statement)]
+
+
+def initiative_kpis(*, session: Session, initiative_id: int) -> list[Kpi]:
+    statement = (
+        select(Kpi)
+        .join(InitiativeKpi, col(InitiativeKpi.kpi_id) == col(Kpi.id))
+        .where(col(InitiativeKpi.initiative_id) == initiative_id, col(Kpi.archived).is_(False))
+        .order_by(col(Kpi.key))
+    )
+    return list(session.exec(statement))
+
+
+def milestone_by_key(*, session: Session, key: str) -> Milestone | None:
+    return session.exec(select(Milestone).where(col(Milestone.key) == key)).first()
+
+
+def live_milestone_keys(*, session: Session) -> list[str]:
+    """Keys of milestones still in the plan, for "did you mean"."""
+    statement = (
+        select(col(Milestone.key))
+        .join(Initiative, col(Initiative.id) == col(Milestone.initiative_id))
+        .where(col(Milestone.archived).is_(False), col(Initiative.archived).is_(False))
+    )
+    return list(session.exec(statement))
+
+
+def blocked_feeding(*, session: Session, milestone_id: int, today: date) -> Dependency | None:
+    """The first dependency feeding the milestone that is blocked, or undelivered past its day."""
+    statement = select(Dependency).where(
+        col(Dependency.milestone_id) == milestone_id,
+        col(Dependency.archived).is_(False),
+        col(Dependency.state) != DependencyState.DELIVERED,
+        or_(col(Dependency.state) == DependencyState.BLOCKED, col(Dependency.needed_by) < today),
+    )
+    return session.exec(statement.order_by(col(Dependency.needed_by), col(Dependency.id))).first()
+
+
+def dependency_with_team(
+    *, session: Session, dependency_id: int | None
+) -> tuple[Dependency, str] | None:
+    """A dependency and its provider team's name (what a blocked slip's poll names)."""
+    if dependency_id is None:
+        return None
+    statement = (
+        select(Dependency, col(Team.name))
+        .join(Team, col(Team.id) == col(Dependency.provider_team_id))
+        .where(col(Dependency.id) == dependency_id)
+    )
+    row = session.exec(statement).first()
+    return (row[0], str(row[1])) if row is not None else None

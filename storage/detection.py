@@ -176,6 +176,7 @@ def milestones_held_up(*, session: Session, today: date) -> list[Row]:
     columns = (
         *_milestone_columns(),
         *_initiative_columns(),
+        col(Dependency.id).label("dependency_id"),
         col(Dependency.need).label("need"),
         col(Dependency.state).label("state"),
         col(Dependency.needed_by).label("needed_by"),

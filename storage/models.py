@@ -409,9 +409,9 @@ class ChannelStatus(SQLModel, table=True):
 class PollFraming(SQLModel, table=True):
     """One slip of a milestone, and the owner's framing of the options before its poll opens.
 
-    `slip_key` names the slip ("missed:<milestone id>:<due>" or
-    "blocked:<milestone id>:<dependency id>:<revision>"), so each slip asks once and opens at
-    most one poll, whatever the number of ticks, replicas or restarts.
+    `slip_key` names the slip ("alert:<alert id>": the missed or at-risk alert that raised it; a
+    condition that clears and comes back is a new alert, so a new slip), so each slip asks once
+    and opens at most one poll, whatever the number of ticks, replicas or restarts.
     """
 
     __tablename__ = "poll_framing"
@@ -436,6 +436,9 @@ class PollFraming(SQLModel, table=True):
     framed_at: datetime | None = utc_column()
     framed_by_id: int | None = Field(default=None, foreign_key="person.id")
     poll_id: int | None = Field(default=None, foreign_key="decision_poll.id")
+    # The slip cleared (the milestone done, moved or archived) before its poll opened: no poll,
+    # and the tick stops looking at it.
+    settled_at: datetime | None = utc_column()
 
 
 class DecisionPoll(SQLModel, table=True):

@@ -59,14 +59,18 @@ def test_printed_manifest_validates(schema, args) -> None:
     assert urls == ({None} if socket_mode else {"https://bot.example.com/slack/events"})
 
 
-def test_commands_follow_settings_and_decide_is_not_offered_yet() -> None:
+def test_commands_follow_settings_and_decide_joins_them() -> None:
     settings = load_settings(
-        kpi_command="/nw-kpi", plan_command="/nw-plan", pulse_command="/nw-pulse"
+        kpi_command="/nw-kpi",
+        plan_command="/nw-plan",
+        decide_command="/nw-decide",
+        pulse_command="/nw-pulse",
     )
     manifest = build_manifest(settings, request_url=None)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [
         "/nw-kpi",
         "/nw-plan",
+        "/nw-decide",
         "/nw-pulse",
     ]
 

@@ -166,6 +166,8 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
         reasons.setdefault(milestone_id, []).append(
             {
                 "why": "dependency",
+                # Which dependency: a decision poll opened for this slip names it.
+                "dependency_id": row["dependency_id"],
                 "need": row["need"],
                 "provider_name": row["provider_name"],
                 "state": row["state"],

@@ -1,8 +1,7 @@
 """`planpulse manifest`: the Slack app manifest (YAML) with exactly the bot scopes the code needs.
 
 The scopes come from `bot.slack.gateway.METHOD_SCOPES` (every Web API method the gateway calls)
-plus `commands` for the slash commands, so the manifest cannot drift from the code. `/decide`
-belongs to the decision-poll work and has no handler yet, so it is left out until it does.
+plus `commands` for the slash commands, so the manifest cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ def build_manifest(settings: Settings, *, request_url: str | None) -> dict[str, 
         commands={
             "kpi": settings.kpi_command,
             "plan": settings.plan_command,
+            "decide": settings.decide_command,
             "pulse": settings.pulse_command,
         },
         scopes=bot_scopes(),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 06:53:23.760319
+Create Date: 2026-12-02 07:03:02.207828
 """
 
 from collections.abc import Sequence
@@ -548,6 +548,7 @@ def upgrade() -> None:
         sa.Column("framed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("framed_by_id", sa.Integer(), nullable=True),
         sa.Column("poll_id", sa.Integer(), nullable=True),
+        sa.Column("settled_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dependency_id"],
             ["dependency.id"],
