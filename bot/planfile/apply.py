@@ -36,6 +36,8 @@ _SCALAR_SETTINGS = (
     "default_pulse",
     "ack_within_days",
     "poll_hours",
+    "poll_quorum",
+    "poll_anonymous",
 )
 
 

@@ -80,6 +80,8 @@ class PlanProblemCode(ProblemCode):
     HOLIDAY_ENDS_BEFORE_START = "plan.holiday_ends_before_start"
     KPI_DUE_NOT_AFTER_START = "plan.kpi_due_not_after_start"
     KPI_RED_BELOW_AMBER = "plan.kpi_red_below_amber"
+    NOT_A_FLAG = "plan.not_a_flag"  # given
+    POLL_QUORUM_OVER_LEADERS = "plan.poll_quorum_over_leaders"  # quorum, leaders
     # Across items
     DUPLICATE_KEY = "plan.duplicate_key"
     UNKNOWN_REFERENCE = "plan.unknown_reference"

@@ -141,6 +141,8 @@ def reference_problems(doc: dict[str, Any], locator: Locator) -> list[Problem]:
                     initiative=own_key,
                 )
 
+    _quorum_within_leaders(check, doc)
+
     holidays: dict[tuple[str, str], Path] = {}
     for path, holiday in _items(doc, "holidays", ()):
         span = (str(holiday.get("start")), str(holiday.get("end") or holiday.get("start")))
@@ -148,3 +150,22 @@ def reference_problems(doc: dict[str, Any], locator: Locator) -> list[Problem]:
             check.add(path, Code.DUPLICATE_HOLIDAY, start=span[0], end=span[1])
         holidays.setdefault(span, path)
     return check.problems
+
+
+def _quorum_within_leaders(check: _Checker, doc: dict[str, Any]) -> None:
+    """A quorum larger than the plan's leaders could never be met: every poll would be undecided."""
+    defaults = doc.get("defaults")
+    quorum = defaults.get("poll_quorum") if isinstance(defaults, dict) else None
+    if isinstance(quorum, str) and quorum.strip().isdigit():
+        quorum = int(quorum.strip())  # a spreadsheet cell holds text; the schema reads it so too
+    if not isinstance(quorum, int) or isinstance(quorum, bool) or quorum < 1:
+        return  # not a whole number ≥ 1: the schema reports it
+    leaders = doc.get("leaders")
+    count = len({str(p).strip().lower() for p in leaders}) if isinstance(leaders, list) else 0
+    if quorum > count:
+        check.add(
+            ("defaults", "poll_quorum"),
+            Code.POLL_QUORUM_OVER_LEADERS,
+            quorum=quorum,
+            leaders=count,
+        )

@@ -125,6 +125,9 @@ class Defaults(Item):
     pulse: Cron = "0 9 * * mon"
     ack_within_days: Annotated[WholeNumber, Field(ge=0, le=365)] = 2
     poll_hours: Annotated[WholeNumber, Field(ge=1, le=24 * 30)] = 48
+    # Leaders who must vote for a poll to decide; absent means a majority of the leaders.
+    poll_quorum: Annotated[WholeNumber, Field(ge=1, le=1000)] | None = None
+    poll_anonymous: bool = False  # every poll anonymous; else only those /decide asks to be
 
 
 class HolidaySpec(Item):

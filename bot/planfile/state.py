@@ -140,6 +140,8 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
         "default_pulse": plan.defaults.pulse,
         "ack_within_days": plan.defaults.ack_within_days,
         "poll_hours": plan.defaults.poll_hours,
+        "poll_quorum": plan.defaults.poll_quorum,
+        "poll_anonymous": plan.defaults.poll_anonymous,
         "holidays": tuple(sorted({(h.start, h.end or h.start, h.name) for h in plan.holidays})),
         "leaders": _sorted(person(p) for p in plan.leaders),
         "admins": _sorted(person(p) for p in plan.admins),
@@ -260,6 +262,8 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
         "default_pulse": stored["default_pulse"] if stored else None,
         "ack_within_days": stored["ack_within_days"] if stored else None,
         "poll_hours": stored["poll_hours"] if stored else None,
+        "poll_quorum": stored["poll_quorum"] if stored else None,
+        "poll_anonymous": stored["poll_anonymous"] if stored else None,
         "holidays": tuple((h["start"], h["end"], h["name"]) for h in rows.holidays),
         "leaders": _sorted(people.ref_of[p] for p, (leader, _) in flags.items() if leader),
         "admins": _sorted(people.ref_of[p] for p, (_, admin) in flags.items() if admin),
@@ -315,6 +319,9 @@ def document_from_state(state: PlanState) -> dict[str, Any]:
         "pulse": settings["default_pulse"],
         "ack_within_days": settings["ack_within_days"],
         "poll_hours": settings["poll_hours"],
+        # Written only when set: an absent quorum means a majority, absent anonymous means no.
+        **_without_none({"poll_quorum": settings.get("poll_quorum")}),
+        **({"poll_anonymous": True} if settings.get("poll_anonymous") else {}),
     }
     if settings["holidays"]:
         doc["holidays"] = [

@@ -92,6 +92,8 @@ SETTINGS_FIELDS = (
     "defaults.pulse",
     "defaults.ack_within_days",
     "defaults.poll_hours",
+    "defaults.poll_quorum",
+    "defaults.poll_anonymous",
 )
 
 _LIST_SEPARATORS = re.compile(r"[,;\n]")

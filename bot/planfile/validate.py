@@ -101,6 +101,8 @@ _CODE_OF_TYPE: dict[str, Code] = {
     "int_type": Code.NOT_A_WHOLE_NUMBER,
     "int_from_float": Code.NOT_A_WHOLE_NUMBER,
     "literal_error": Code.NOT_ONE_OF,
+    "bool_parsing": Code.NOT_A_FLAG,
+    "bool_type": Code.NOT_A_FLAG,
     "string_too_short": Code.EMPTY_TEXT,
     "string_too_long": Code.TEXT_TOO_LONG,
     "greater_than_equal": Code.NUMBER_TOO_SMALL,
