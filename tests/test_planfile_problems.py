@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -102,16 +103,18 @@ def test_pydantic_error_types_become_codes_with_their_context(edit, code, params
 
 
 def test_a_pydantic_error_type_without_a_code_keeps_pydantics_message_as_a_parameter():
-    class Flagged(BaseModel):
-        flag: bool
+    # A boolean is a plan field now (defaults.poll_anonymous, worded as plan.not_a_flag): a
+    # UUID is a type no plan field has.
+    class Keyed(BaseModel):
+        ref: UUID
 
     class Here:
         def place(self, path: Any) -> str:
             return "here"
 
     with pytest.raises(ValidationError) as caught:
-        Flagged.model_validate({"flag": "perhaps"})
-    (found,) = _field_problems(caught.value, {"flag": "perhaps"}, Here())
+        Keyed.model_validate({"ref": "perhaps"})
+    (found,) = _field_problems(caught.value, {"ref": "perhaps"}, Here())
     assert found.code == Code.INVALID_VALUE
     assert found.params["detail"] == caught.value.errors()[0]["msg"]
     assert say(found, "cli") == f"{caught.value.errors()[0]['msg']}."

@@ -25,7 +25,6 @@ from bot.decisions.opening import (
     PostReport,
     check_framing,
     check_may_open,
-    check_still_open,
     decision_channel,
     known_slip,
     open_poll,
@@ -237,7 +236,6 @@ def submit_framing(
         located = (p if p.field else p.at(FramingIds.DATE_BLOCK) for p in refused.problems)
         raise type(refused)(*located) from None
     milestone = asker.milestone
-    check_still_open(milestone)
     proposed_due = _picked_date(values)
     scope_cut = _typed(values, FramingIds.SCOPE_BLOCK, FramingIds.SCOPE)
     resources = _typed(values, FramingIds.RESOURCES_BLOCK, FramingIds.RESOURCES)

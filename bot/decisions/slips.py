@@ -25,6 +25,7 @@ from bot.decisions.opening import (
     post_unposted_polls,
     tell_thread_of_slip,
 )
+from bot.errors import UserError
 from bot.health import plan_today
 from bot.services import Services
 from bot.slack.errors import SlackError
@@ -249,7 +250,12 @@ def _open_due(services: Services, framing_id: int, now: datetime, report: Framin
                 session=session, framing_id=framing_id, now=now
             )
             return
-        opened = open_poll(session, milestone=milestone, framing=framing, now=now)
+        try:
+            opened = open_poll(session, milestone=milestone, framing=framing, now=now)
+        except UserError as raced:
+            # Its open poll closed between our insert and our read: the next tick opens anew.
+            log.info("Slip %s not opened this tick: %s", framing_id, raced.message)
+            return
     report.opened += opened.created
     if opened.joined:
         report.joined += 1

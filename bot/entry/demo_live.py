@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from bot.alerts import DetectionReport
+from bot.decisions.slips import FramingReport
 from bot.directory import sync_people
 from bot.entry.app import create_app
 from bot.entry.demo_text import plain_lines
@@ -87,6 +88,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         delivered: list[dict[str, Any]] = []
         failed: dict[str, str] = {}
         alerts: Counter[str] = Counter()
+        decisions: Counter[str] = Counter()
         for fire in fires:
             already = len(bot.standin.calls("chat.postMessage"))
             ticked = run_tick(bot.services, fire)
@@ -94,6 +96,11 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
             detection = ticked.results.get("detection")
             if isinstance(detection, DetectionReport):
                 alerts.update({k: v for k, v in vars(detection).items() if v})
+            framing = ticked.results.get("decision_framing")
+            if isinstance(framing, FramingReport):
+                decisions.update(
+                    asked=framing.asked, joined=framing.joined, polls=framing.polls.posted
+                )
             delivered.extend(delivered_pulses(bot, fire, since=already))
         answer = answer_from_dm(bot, owner.slack_id)
         settings = bot.services.settings
@@ -112,6 +119,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         "ticks": len(fires),
         "tick_failed": failed,
         "alerts": dict(alerts),
+        "decisions": dict(decisions),  # framing DMs, slips joined to open polls, polls posted
         "delivered": delivered,
         "requests": requests,
         "posted_alerts": posted_alerts,
