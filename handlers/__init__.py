@@ -23,6 +23,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers.actions import milestone as milestone_actions
     from handlers.actions import pulse as pulse_actions
     from handlers.actions import share
+    from handlers.actions import vote as vote_actions
     from handlers.commands import kpi, plan
     from handlers.commands import pulse as pulse_command
     from handlers.events import home
@@ -41,6 +42,7 @@ def register_all(app: App, services: Services) -> None:
         milestone_views,
         dependency_actions,
         dependency_views,
+        vote_actions,
         share,
         kpi,
         plan,
