@@ -57,6 +57,13 @@ def _detection(services: Services, now: datetime) -> object:
     return run_detection(services, now)
 
 
+def _poll_tallies(services: Services, now: datetime) -> object:
+    """Open polls' messages redrawn where a vote was saved but not yet shown (a restart)."""
+    from bot.decisions.tallies import redraw_tallies
+
+    return redraw_tallies(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -126,6 +133,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "detection": _detection,
+    "poll_tallies": _poll_tallies,
     "event_pruning": _daily_event_pruning,
 }
 
