@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select, update
 
 from storage.db import insert_or_skip
-from storage.models import Ballot, DecisionPoll, Person, PollState, Vote
+from storage.models import Ballot, DecisionPoll, Milestone, Person, PollState, Vote
 
 
 @dataclass(frozen=True)
@@ -177,19 +177,6 @@ def open_poll_of_milestone(session: Session, milestone_id: int) -> DecisionPoll 
     ).first()
 
 
-def open_polls_of_milestones(session: Session, milestone_ids: list[int]) -> list[DecisionPoll]:
-    if not milestone_ids:
-        return []
-    return list(
-        session.exec(
-            select(DecisionPoll).where(
-                col(DecisionPoll.open_key).in_([f"milestone:{m}" for m in milestone_ids]),
-                DecisionPoll.state == PollState.OPEN,
-            )
-        ).all()
-    )
-
-
 def posted_open_poll_ids(session: Session) -> list[int]:
     """Open polls whose parent message is posted: those a tick keeps drawn right."""
     ids = session.exec(
@@ -198,3 +185,15 @@ def posted_open_poll_ids(session: Session) -> list[int]:
         .order_by(col(DecisionPoll.id))
     ).all()
     return [poll_id for poll_id in ids if poll_id is not None]
+
+
+def open_polls_of_initiative(session: Session, initiative_id: int) -> list[DecisionPoll]:
+    """Open polls about any milestone of the initiative (news of its pulse answers goes there)."""
+    return list(
+        session.exec(
+            select(DecisionPoll)
+            .join(Milestone, col(Milestone.id) == col(DecisionPoll.milestone_id))
+            .where(Milestone.initiative_id == initiative_id, DecisionPoll.state == PollState.OPEN)
+            .order_by(col(DecisionPoll.id))
+        ).all()
+    )

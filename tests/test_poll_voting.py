@@ -180,9 +180,7 @@ def test_an_anonymous_poll_counts_without_names_and_keeps_the_first_vote(bot, pl
             "descope",
             "descope",
         ]
-        entries = session.exec(
-            select(AuditEntry).where(AuditEntry.entity == "decision_poll")
-        ).all()
+        entries = session.exec(select(AuditEntry).where(AuditEntry.entity == "decision_poll")).all()
     assert len(entries) == 2
     assert all("descope" not in str(e.after) and "descope" not in str(e.before) for e in entries)
     # A second click (another option) is refused: the vote stays as it was.
