@@ -4,7 +4,9 @@ One poll with N leaders (50 by default), posted in the stand-in's decision chann
 the real ASGI app (`bot.entry.server.build_asgi_app` + Bolt) under uvicorn, the stand-in plays
 Slack. Round 1: every leader votes at the same moment (N client threads released by a barrier,
 each sending one signed block_actions request). Round 2: every leader changes their vote, all at
-once again. For each round it reports the latency of the HTTP answer (the ack) as the client
+once again. Clients, stand-in and bot share one interpreter (as in tests/slack_harness.py), so
+they compete for the same GIL and cores: the latencies are an upper bound for one replica.
+For each round it reports the latency of the HTTP answer (the ack) as the client
 sees it, p50/p99/max, and checks that every vote counted once (N Vote rows, each with the
 option last clicked), that the parent message's tally, once the listeners and then one tick's
 `poll_tallies` step have run, says what the database says, and that every request was
@@ -54,7 +56,8 @@ class RoundResult:
     p99_ms: float
     max_ms: float
     statuses: dict[str, int]
-    over_budget: int  # answered after WELL_WITHIN_S
+    over_1s: int  # answered after WELL_WITHIN_S
+    over_3s: int  # answered after Slack's limit: a failure
     vote_rows: int
     counted_once: bool  # one row per leader, each with the option they last clicked
     tally_right_before_tick: bool  # the listeners alone left the message right
@@ -76,7 +79,7 @@ class BenchResult:
         return all(
             r.counted_once
             and r.tally_consistent
-            and r.over_budget == 0
+            and r.over_3s == 0
             and r.statuses == {"200": r.requests}
             for r in self.rounds
         )
@@ -112,7 +115,7 @@ class TrackingExecutor(ThreadPoolExecutor):
 
 
 @contextmanager
-def database(kind: str) -> Iterator[str]:
+def database(kind: str, postgres_url: str | None = None) -> Iterator[str]:
     """A fresh database URL: a SQLite file, or a PostgreSQL schema dropped afterwards."""
     from sqlalchemy import text
 
@@ -124,7 +127,7 @@ def database(kind: str) -> Iterator[str]:
         return
     if kind != "postgresql":
         raise SystemExit(f"unknown database {kind!r}: sqlite or postgresql")
-    base = os.environ.get("PLANPULSE_BENCH_POSTGRES_URL") or POSTGRES_DEFAULT
+    base = postgres_url or os.environ.get("PLANPULSE_BENCH_POSTGRES_URL") or POSTGRES_DEFAULT
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = make_engine(base)
     with admin.begin() as connection:
@@ -382,7 +385,8 @@ def run_round(
         p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),
         max_ms=round(max(latencies) * 1000, 1),
         statuses=dict(statuses),
-        over_budget=sum(1 for s in latencies if s > WELL_WITHIN_S),
+        over_1s=sum(1 for s in latencies if s > WELL_WITHIN_S),
+        over_3s=sum(1 for s in latencies if s > ACK_BUDGET_S),
         vote_rows=len(rows),
         counted_once=len(rows) == len(choices) and stored == choices,
         tally_right_before_tick=before_tick,
@@ -395,7 +399,9 @@ def run_round(
     )
 
 
-def run_bench(kind: str, leaders: int, *, workers: int = 16) -> BenchResult:
+def run_bench(
+    kind: str, leaders: int, *, workers: int = 16, postgres_url: str | None = None
+) -> BenchResult:
     """Both rounds against a fresh database of `kind` ("sqlite" or "postgresql")."""
     from bot.decisions.poll_message import OPTIONS
     from bot.services import Services
@@ -411,7 +417,7 @@ def run_bench(kind: str, leaders: int, *, workers: int = 16) -> BenchResult:
     standin = StandIn(workspace).start()
     result = BenchResult(database=kind, leaders=leaders)
     try:
-        with database(kind) as url:
+        with database(kind, postgres_url) as url:
             settings = load_settings(
                 database_url=url,
                 slack_bot_token=workspace.bot_token,

@@ -8,6 +8,7 @@ vote is read from the plan on every click: only current leaders, never the butto
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -151,6 +152,48 @@ def cast_vote(
         )
 
 
+class _CoalescedRedraws:
+    """One redraw of a poll at a time in this process; votes arriving meanwhile ask for one more.
+
+    Fifty leaders voting at once would otherwise make fifty listeners each redraw the message
+    (and again, as the others' votes land), holding the listener threads that later clicks need
+    for their ack. The thread drawing now draws again until no vote came in meanwhile, so the
+    last vote is always drawn; another process's redraws converge through the fingerprint
+    (`refresh_poll_message`), and anything left over is drawn by the next tick.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._again: set[int] = set()
+
+    def redraw(self, services: Services, poll_id: int) -> None:
+        with self._lock:
+            if poll_id in self._running:
+                self._again.add(poll_id)  # the running redraw will read this vote too
+                return
+            self._running.add(poll_id)
+        try:
+            while True:
+                try:
+                    refresh_poll_message(services, poll_id)
+                except SlackError as exc:
+                    log.warning("Could not redraw poll %s after a vote: %s", poll_id, exc.code)
+                with self._lock:
+                    if poll_id not in self._again:
+                        self._running.discard(poll_id)
+                        return
+                    self._again.discard(poll_id)
+        except BaseException:
+            with self._lock:
+                self._running.discard(poll_id)
+                self._again.discard(poll_id)
+            raise
+
+
+_REDRAWS = _CoalescedRedraws()
+
+
 def _option(option: str | None) -> dict[str, str] | None:
     return {"option": option} if option is not None else None
 
@@ -161,10 +204,7 @@ def after_vote(services: Services, cast: CastVote, *, response_url: str | None) 
     The vote is committed: a Slack failure here is logged and left to the next tick (the tally)
     or lost (a thread line, a confirmation), never shown to the voter as if the vote had failed.
     """
-    try:
-        refresh_poll_message(services, cast.poll_id)
-    except SlackError as exc:
-        log.warning("Could not redraw poll %s after a vote: %s", cast.poll_id, exc.code)
+    _REDRAWS.redraw(services, cast.poll_id)
     if response_url:
         with session_scope(services.engine) as session:
             poll = session.get(DecisionPoll, cast.poll_id)
