@@ -161,12 +161,6 @@ def record_vote(
     return VoteWrite("changed", previous=previous)
 
 
-def vote_of(session: Session, *, poll_id: int, voter_id: int) -> Vote | None:
-    return session.exec(
-        select(Vote).where(Vote.poll_id == poll_id, Vote.voter_id == voter_id)
-    ).first()
-
-
 def open_poll_of_milestone(session: Session, milestone_id: int) -> DecisionPoll | None:
     """The milestone's open poll, if any (at most one: `open_key` is unique)."""
     return session.exec(
