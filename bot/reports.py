@@ -238,12 +238,19 @@ class PendingPulse:
 
 @dataclass
 class OpenPoll:
+    """A poll open to a leader's vote; Home shows it with the poll's own vote buttons."""
+
+    poll_id: int
     milestone_key: str
     milestone_title: str
     initiative_title: str
     deadline: datetime | None
     channel_id: str | None
     voted: bool
+    slip_days: int | None = None
+    proposed_due: date | None = None
+    anonymous: bool = False
+    my_option: str | None = None  # their current vote (never known in an anonymous poll)
 
 
 @dataclass
@@ -608,6 +615,11 @@ def plan_answer(
 # --- App Home ---------------------------------------------------------------------------------
 
 
+def _slip_days(facts: dict[str, Any]) -> int | None:
+    slip = facts.get("slip_days")
+    return slip if isinstance(slip, int) else None
+
+
 def home_data(
     session: Session, slack_user_id: str, now: datetime, *, links: MessageLinks | None = None
 ) -> HomeData:
@@ -628,14 +640,15 @@ def home_data(
         )
     pulses = pending_pulses(session=session, person_id=person.id, now=now, limit=LIST_LIMIT)
     teams = q.team_ids_of(session=session, person_id=person.id)
+    leader = person.is_leader and person.active  # who may vote, as the vote listener checks
     polls = (
         q.open_polls(session=session, voter_id=person.id, limit=LIST_LIMIT)
-        if person.is_leader
+        if leader
         else Page(rows=[], total=0)
     )
     return HomeData(
         in_plan=True,
-        is_leader=person.is_leader,
+        is_leader=leader,
         initiatives=my_initiatives(session, person, now),
         pulses=Page(
             rows=[
@@ -657,14 +670,20 @@ def home_data(
         polls=Page(
             rows=[
                 OpenPoll(
+                    poll_id=row.poll.id,
                     milestone_key=row.milestone.key,
                     milestone_title=row.milestone.title,
                     initiative_title=row.initiative.title,
                     deadline=row.poll.deadline,
                     channel_id=row.poll.channel_id,
                     voted=row.voted,
+                    slip_days=_slip_days(row.poll.facts),
+                    proposed_due=row.poll.proposed_due,
+                    anonymous=row.poll.anonymous,
+                    my_option=row.option,
                 )
                 for row in polls.rows
+                if row.poll.id is not None
             ],
             total=polls.total,
         ),

@@ -24,6 +24,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers.actions import milestone as milestone_actions
     from handlers.actions import pulse as pulse_actions
     from handlers.actions import share
+    from handlers.actions import vote as vote_actions
     from handlers.commands import decide, kpi, plan
     from handlers.commands import pulse as pulse_command
     from handlers.events import home
@@ -46,6 +47,7 @@ def register_all(app: App, services: Services) -> None:
         decision_actions,
         decision_views,
         decide,
+        vote_actions,
         share,
         kpi,
         plan,

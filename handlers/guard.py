@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,7 +47,7 @@ class GuardedApp:
     def command(self, command: str) -> Callable[[Listener], Listener]:
         return self._registering(self._app.command(command))
 
-    def action(self, action_id: str) -> Callable[[Listener], Listener]:
+    def action(self, action_id: str | re.Pattern[str]) -> Callable[[Listener], Listener]:
         return self._registering(self._app.action(action_id))
 
     def view(self, callback_id: str) -> Callable[[Listener], Listener]:

@@ -64,6 +64,13 @@ def _decision_framing(services: Services, now: datetime) -> object:
     return run_decision_framing(services, now)
 
 
+def _poll_tallies(services: Services, now: datetime) -> object:
+    """Open polls' messages redrawn where a vote was saved but not yet shown (a restart)."""
+    from bot.decisions.tallies import redraw_tallies
+
+    return redraw_tallies(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -134,6 +141,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "follow_ups": _follow_ups,
     "detection": _detection,
     "decision_framing": _decision_framing,
+    "poll_tallies": _poll_tallies,
     "event_pruning": _daily_event_pruning,
 }
 

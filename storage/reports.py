@@ -108,6 +108,7 @@ class PollRow:
     milestone: Milestone
     initiative: Initiative
     voted: bool
+    option: str | None = None  # this person's current vote; None in an anonymous poll
 
 
 @dataclass
@@ -469,7 +470,7 @@ def open_dependencies_requested_by(
 
 
 def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:
-    """Open decision polls, soonest deadline first, with whether this person has voted."""
+    """Open decision polls, soonest deadline first, with this person's vote on each (if any)."""
     is_open = DecisionPoll.state == PollState.OPEN
     rows = session.exec(
         select(DecisionPoll, Milestone, Initiative)
@@ -480,16 +481,23 @@ def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:
         .limit(limit)
     ).all()
     poll_ids = [p.id for p, _, _ in rows]
-    voted = set(
+    mine = dict(
         session.exec(
-            select(Vote.poll_id).where(Vote.voter_id == voter_id, col(Vote.poll_id).in_(poll_ids))
+            select(Vote.poll_id, Vote.option).where(
+                Vote.voter_id == voter_id, col(Vote.poll_id).in_(poll_ids)
+            )
         ).all()
         if poll_ids
         else []
     )
     total = session.exec(select(func.count()).select_from(DecisionPoll).where(is_open)).one()
     return Page(
-        rows=[PollRow(poll=p, milestone=m, initiative=i, voted=p.id in voted) for p, m, i in rows],
+        rows=[
+            PollRow(
+                poll=p, milestone=m, initiative=i, voted=p.id in mine, option=mine.get(p.id or 0)
+            )
+            for p, m, i in rows
+        ],
         total=total,
     )
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bot import reports as r
 from templates import Trusted, escape_mrkdwn, render_json_object, render_mrkdwn
-from templates.ids import MilestoneIds, PulseIds, QueryIds
+from templates.ids import MilestoneIds, PollIds, PulseIds, QueryIds
 
 SECTION_CHARS = 3000  # Slack's limit for a section's text
 LINE_CHARS = 2000  # a single line is cut here (only absurd plan text gets near it)
@@ -31,6 +31,8 @@ SHARE_VALUE_CHARS = 1500  # a button value may be 2000; the query is cut well be
 # at most each.
 HOME_PULSES = 10
 HOME_ALERTS = 10
+# Open polls are listed one by one too (a section and the poll's vote buttons).
+HOME_POLLS = 5
 # Home's blocks besides its lists: header, note, a divider, a heading and an "and N more" for
 # each of its five lists, and the closing note.
 HOME_FIXED_BLOCKS = 18
@@ -422,9 +424,9 @@ def home_view(
     home: r.HomeData, *, now: datetime, kpi_command: str, plan_command: str, pulse_command: str
 ) -> dict[str, Any]:
     """The Home tab view for views.publish (at most 100 blocks however much is listed)."""
-    # 100 blocks: the fixed ones, 2 for each of at most HOME_ALERTS alerts and HOME_PULSES
-    # pending pulses, and what is left shared by the three packed lists.
-    per_list = (HOME_BLOCKS - HOME_FIXED_BLOCKS - 2 * HOME_ALERTS - 2 * HOME_PULSES) // 3
+    # 100 blocks: the fixed ones, 2 for each of at most HOME_ALERTS alerts, HOME_PULSES
+    # pending pulses and HOME_POLLS open polls, and what is left shared by the packed lists.
+    per_list = (HOME_BLOCKS - HOME_FIXED_BLOCKS - 2 * (HOME_ALERTS + HOME_PULSES + HOME_POLLS)) // 2
     alerts = _home_alerts(home.alerts.rows)
     initiatives = pack(
         _initiative_items(home.initiatives.initiatives),
@@ -443,11 +445,10 @@ def home_view(
         total=home.dependencies.total,
         max_sections=per_list,
     )
-    polls = pack(
-        _items(home.polls.rows, "home_poll_line.txt.j2", lambda o: {"o": o}),
-        total=home.polls.total,
-        max_sections=per_list,
-    )
+    polls = [
+        {"poll": o, "line": Trusted(_cut(render_mrkdwn("blocks/home_poll_line.txt.j2", o=o)))}
+        for o in home.polls.rows[:HOME_POLLS]
+    ]
     return render_json_object(
         "blocks/home.json.j2",
         ids=QueryIds,
@@ -472,8 +473,9 @@ def home_view(
         dependency_sections=dependencies.sections,
         more_dependencies=dependencies.more,
         polls_total=home.polls.total,
-        poll_sections=polls.sections,
-        more_polls=polls.more,
+        polls=polls,
+        poll_ids=PollIds,
+        more_polls=max(home.polls.total - len(polls), 0),
     )
 
 

@@ -20,6 +20,7 @@ HOSTILE_ESCAPED = "&lt;!channel&gt; launch &amp; &lt;@U123&gt;"
 # links to its own alert messages.
 ALLOWED_TOKEN = re.compile(
     r"<(@U[A-Z0-9]+|!date\^\d+\^\{date_short\}\|[0-9-]+|#C[A-Z0-9]+"
+    r"|!date\^\d+\^\{date_short_pretty\} at \{time\}\|[0-9-]+ [0-9:]+ UTC"
     r"|https?://[^\s<>|]+/archives/[CG][A-Z0-9]+/p\d+\|see the alert)>"
 )
 

@@ -11,7 +11,7 @@ from bot.kpis import Health
 from storage.page import Page
 from storage.reports import LastPulse, Reading
 from templates import answers as a
-from templates.ids import AlertKinds, MilestoneIds
+from templates.ids import AlertKinds, MilestoneIds, PollIds
 from tests.query_fixtures import (
     HOSTILE,
     all_text,
@@ -276,12 +276,17 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
         polls=Page(
             rows=[
                 r.OpenPoll(
+                    poll_id=n + 1,
                     milestone_key=f"m-{n}",
                     milestone_title=LONG,
                     initiative_title=LONG,
                     deadline=NOW,
                     channel_id="CDECISIONS" if n % 2 else None,
                     voted=bool(n % 3),
+                    slip_days=n,
+                    proposed_due=NOW.date(),
+                    anonymous=n % 4 == 0,
+                    my_option="descope" if n % 3 == 1 else None,
                 )
                 for n in range(size)
             ],
@@ -295,6 +300,9 @@ def test_home_fits_100_blocks_and_escapes(size, leader):
     check_home(view)
     assert_pings_nobody(view)
     assert ("Decision polls" in all_text(view)) is leader
+    votes = [b for b in view["blocks"] if b.get("block_id", "").startswith(PollIds.VOTE_BLOCK)]
+    assert bool(votes) is (leader and size > 0)  # only a leader gets vote buttons
+    assert len(votes) == len({b["block_id"] for b in votes}) <= a.HOME_POLLS
     buttons = [b for b in view["blocks"] if b.get("block_id", "").startswith("milestone_actions")]
     assert len(buttons) == len({b["block_id"] for b in buttons})
     assert bool(buttons) is (size > 0)

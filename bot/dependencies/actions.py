@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.alerts import run_detection
+from bot.decisions.news import after_delivery
 from bot.dependencies.changes import ChangeOutcome, change_state, check_provider, dependency_id_from
 from bot.dependencies.messages import owner_notice
 from bot.dependencies.requests import refresh_requests
@@ -142,6 +143,9 @@ def after_change(services: Services, outcome: ChangeOutcome, now: datetime) -> N
     refresh_requests(services, dependency_ids=[outcome.dependency_id], now=now)
     if outcome.action in TOLD_TO_OWNER:
         tell_owner(services, outcome)
+    if outcome.action == DependencyAction.DELIVER:
+        # An open poll about the milestone it feeds hears of it in its thread.
+        after_delivery(services, outcome.dependency_id)
     # Its alerts (unacknowledged, blocked, the milestone it feeds) follow now, not next tick.
     run_detection(services, now)
 

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.clock import utcnow
+from bot.decisions.news import after_pulse_answer
 from bot.errors import UserError
 from bot.home import refresh_home
 from bot.pulses.answers import pulses_of, record_status, refresh_prompt
@@ -41,7 +42,11 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
         # A UserError (not the owner, period over) is answered by handlers/guard.py.
         with session_scope(services.engine) as session:
-            record_status(session, pulse_id=pulse_id, person=user, status=status, now=now)
+            recorded = record_status(
+                session, pulse_id=pulse_id, person=user, status=status, now=now
+            )
+        if recorded.created:  # open polls about the initiative hear of a new answer
+            after_pulse_answer(services, recorded.answer_id)
         # Wherever it was pressed (DM, Home, the /pulse list), the DM and Home both show it.
         refresh_prompt(services, pulse_id=pulse_id, now=now)
         refresh_home(services, user_id=user, now=now)

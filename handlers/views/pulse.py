@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.clock import utcnow
+from bot.decisions.news import after_pulse_answer
 from bot.dependencies.requests import refresh_requests
 from bot.home import refresh_home
 from bot.pulses.answers import record_details, refresh_prompt
@@ -40,6 +41,8 @@ def register(app: GuardedApp, services: Services) -> None:
                 session, pulse_id=pulse_id, person=user, answer=answer, now=now
             )
         ack()
+        if recorded.created:  # open polls about the initiative hear of a new answer
+            after_pulse_answer(services, recorded.answer_id)
         refresh_prompt(services, pulse_id=pulse_id, now=now)
         refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
         refresh_home(services, user_id=user, now=now)
