@@ -57,6 +57,13 @@ def _detection(services: Services, now: datetime) -> object:
     return run_detection(services, now)
 
 
+def _decision_polls(services: Services, now: datetime) -> object:
+    """Polls due to close (a deadline passed, even while the bot was down), extended or posted."""
+    from bot.decisions.closing import close_due_polls
+
+    return close_due_polls(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -126,6 +133,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "detection": _detection,
+    "decision_polls": _decision_polls,
     "event_pruning": _daily_event_pruning,
 }
 
