@@ -71,6 +71,13 @@ def _poll_tallies(services: Services, now: datetime) -> object:
     return redraw_tallies(services, now)
 
 
+def _decision_polls(services: Services, now: datetime) -> object:
+    """Polls due to close (a deadline passed, even while the bot was down), extended or posted."""
+    from bot.decisions.closing import close_due_polls
+
+    return close_due_polls(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -142,6 +149,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "detection": _detection,
     "decision_framing": _decision_framing,
     "poll_tallies": _poll_tallies,
+    "decision_polls": _decision_polls,
     "event_pruning": _daily_event_pruning,
 }
 

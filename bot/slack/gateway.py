@@ -50,6 +50,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.open": ("im:write",),
     # The bot re-reads its own tagged posts in channels, private channels and DMs.
     "conversations.history": ("channels:history", "groups:history", "im:history"),
+    # A thread reply (a poll's outcome) is not in the channel's history: it is read from its thread.
+    "conversations.replies": ("channels:history", "groups:history"),
 }
 
 HISTORY_PAGE = 200
@@ -353,6 +355,36 @@ class SlackGateway:
             for message in data.get("messages") or []:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == event_type:
+                    found.append(
+                        TaggedMessage(
+                            ts=str(message["ts"]),
+                            payload=dict(metadata.get("event_payload") or {}),
+                            text=str(message.get("text", "")),
+                        )
+                    )
+        return found
+
+    def find_tagged_replies(
+        self, *, channel: str, thread_ts: str, event_type: str
+    ) -> list[TaggedMessage]:
+        """The bot's replies in the thread of `thread_ts` tagged with `event_type`, oldest first."""
+
+        def page(cursor: str | None) -> SlackResponse:
+            kwargs: dict[str, Any] = {
+                "channel": channel,
+                "ts": thread_ts,
+                "include_all_metadata": True,
+                "limit": HISTORY_PAGE,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            return self.client.conversations_replies(**kwargs)
+
+        found = []
+        for data in self._pages("conversations.replies", page):
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if message.get("ts") != thread_ts and metadata.get("event_type") == event_type:
                     found.append(
                         TaggedMessage(
                             ts=str(message["ts"]),
