@@ -20,6 +20,7 @@ def register_all(app: App, services: Services) -> None:
     # whole core (the CLI's plan commands import nothing of Slack).
     from handlers import errors, guard, middleware
     from handlers.actions import dependency as dependency_actions
+    from handlers.actions import follow_through as follow_through_actions
     from handlers.actions import milestone as milestone_actions
     from handlers.actions import pulse as pulse_actions
     from handlers.actions import share
@@ -27,6 +28,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers.commands import pulse as pulse_command
     from handlers.events import home
     from handlers.views import dependency as dependency_views
+    from handlers.views import follow_through as follow_through_views
     from handlers.views import milestone as milestone_views
     from handlers.views import pulse as pulse_views
 
@@ -41,6 +43,8 @@ def register_all(app: App, services: Services) -> None:
         milestone_views,
         dependency_actions,
         dependency_views,
+        follow_through_actions,
+        follow_through_views,
         share,
         kpi,
         plan,

@@ -57,6 +57,13 @@ def _detection(services: Services, now: datetime) -> object:
     return run_detection(services, now)
 
 
+def _decision_follow_up(services: Services, now: datetime) -> object:
+    """Knock-on DMs and shift offers not yet sent after a decision; action reminders due today."""
+    from bot.decisions.knock_on import decision_follow_up
+
+    return decision_follow_up(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -126,6 +133,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "pulses": _pulses,
     "follow_ups": _follow_ups,
     "detection": _detection,
+    "decision_follow_up": _decision_follow_up,
     "event_pruning": _daily_event_pruning,
 }
 
