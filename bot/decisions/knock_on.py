@@ -241,7 +241,7 @@ def after_answer(services: Services, knock_on_id: int, now: datetime) -> None:
             )
         except SlackError as exc:
             log.warning("Knock-on DM %s not redrawn: %s", knock_on_id, exc.code)
-    outcomes.post_knock_on_line(services, view.knock_on.decision_id, now)
+    outcomes.post_knock_on_line(services, view.knock_on.decision_id, now, redraw=True)
 
 
 def reply(what: str, *, count: int = 0, days: int = 0) -> str:
@@ -287,7 +287,7 @@ def shift_later(
         )
         shifted, feeders = _shift(session, decision, found.initiative, later, user, days, now)
     outcomes.tell_providers(services, feeders, now)
-    outcomes.post_knock_on_line(services, decision_id, now)
+    outcomes.post_knock_on_line(services, decision_id, now, redraw=True)
     outcomes.ask_knock_ons(services, decision_id, now)
     return shifted, days
 

@@ -457,8 +457,11 @@ def knock_on_lines(session: Session, decision_id: int) -> list[dict[str, Any]]:
     return lines
 
 
-def post_knock_on_line(services: Services, decision_id: int, now: datetime) -> None:
-    """Post the thread line once (claimed), or redraw it in place once it is there."""
+def post_knock_on_line(
+    services: Services, decision_id: int, now: datetime, *, redraw: bool = False
+) -> None:
+    """Post the thread line once (claimed); with `redraw`, update it in place once it is there
+    (an answer came in, more people were asked)."""
     with session_scope(services.engine) as session:
         decision = queries.decision_by_id(session=session, decision_id=decision_id)
         if decision is None or decision.poll_id is None:
@@ -474,7 +477,9 @@ def post_knock_on_line(services: Services, decision_id: int, now: datetime) -> N
         ):
             return
     title = milestone.title
-    if ts is not None and channel is not None:
+    if ts is not None:
+        if not redraw or channel is None:
+            return
         message = render_json_object(KNOCK_ON_LINE, milestone=title, asked=asked)
         try:
             services.slack.update_message(
