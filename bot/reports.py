@@ -14,7 +14,7 @@ from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
 from bot.links import MessageLinks
 from storage import reports as q
-from storage.models import Alert, Initiative, Kpi, Milestone, Objective, Person
+from storage.models import Alert, DecisionOption, Initiative, Kpi, Milestone, Objective, Person
 from storage.page import Page
 from storage.people import admins, leaders, person_by_slack_id
 from storage.plan import plan_timezone
@@ -187,6 +187,13 @@ class DecisionLine:
     scope_cut: str | None
     summary: str
     decided_at: datetime | None
+    resources: str | None = None
+    risk_accepted_until: date | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # option → votes
+    voters: list[tuple[str, str]] = field(default_factory=list)  # (slack id, option); named polls
+    anonymous: bool = False
+    link: str | None = None  # the poll's parent message: its thread is the discussion
+    slip_hours: int | None = None  # from the slip first seen to the decision, in whole hours
 
 
 @dataclass
@@ -462,23 +469,51 @@ def my_dependencies(session: Session, person: Person | None) -> MyDependencies:
     )
 
 
-def decision_log(session: Session) -> DecisionLog:
+def decision_log(session: Session, *, links: MessageLinks | None = None) -> DecisionLog:
     page = q.recent_decisions(session=session, limit=LIST_LIMIT)
+    found = links.of((row.poll_channel, row.poll_ts) for row in page.rows) if links else {}
     return DecisionLog(
-        decisions=[
-            DecisionLine(
-                milestone_key=row.milestone.key,
-                milestone_title=row.milestone.title,
-                initiative_key=row.initiative.key,
-                option=row.decision.option,
-                new_due=row.decision.new_due,
-                scope_cut=row.decision.scope_cut,
-                summary=row.decision.summary,
-                decided_at=row.decision.decided_at,
-            )
-            for row in page.rows
-        ],
+        decisions=[_decision_line(row, found) for row in page.rows],
         total=page.total,
+    )
+
+
+def _decision_line(row: q.DecisionRow, links: dict[tuple[str, str], str]) -> DecisionLine:
+    decision = row.decision
+    votes = decision.votes or {}
+    anonymous = bool(votes.get("anonymous"))
+    voters = [
+        (str(v.get("slack_id") or ""), str(v["option"]))
+        for v in votes.get("voters", [])
+        if isinstance(v, dict) and v.get("option") and not anonymous
+    ]
+    given = {str(k): int(n) for k, n in (votes.get("counts") or {}).items() if n}
+    # The options in the order the poll offers them; anything else after them.
+    counts: dict[str, int] = {str(o): given[o] for o in DecisionOption if o in given}
+    counts.update((o, n) for o, n in given.items() if o not in counts)
+    slip = (
+        decision.decided_at - decision.slipped_at
+        if decision.slipped_at is not None and decision.decided_at is not None
+        else None
+    )
+    return DecisionLine(
+        milestone_key=row.milestone.key,
+        milestone_title=row.milestone.title,
+        initiative_key=row.initiative.key,
+        option=decision.option,
+        new_due=decision.new_due,
+        scope_cut=decision.scope_cut,
+        summary=decision.summary,
+        decided_at=decision.decided_at,
+        resources=decision.resources,
+        risk_accepted_until=decision.risk_accepted_until,
+        counts=counts,
+        voters=voters,
+        anonymous=anonymous,
+        link=links.get((row.poll_channel, row.poll_ts))
+        if row.poll_channel and row.poll_ts
+        else None,
+        slip_hours=max(int(slip.total_seconds() // 3600), 0) if slip is not None else None,
     )
 
 
@@ -600,7 +635,7 @@ def plan_answer(
         if sub is PlanSubcommand.ALERTS:
             return open_alerts(session, person, links=links)
         if sub is PlanSubcommand.DECISIONS:
-            return decision_log(session)
+            return decision_log(session, links=links)
         return PlanHelp()
     initiative = q.initiative_by_key(session=session, key=word)
     if initiative is not None:

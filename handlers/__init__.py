@@ -21,6 +21,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers import errors, guard, middleware
     from handlers.actions import decision as decision_actions
     from handlers.actions import dependency as dependency_actions
+    from handlers.actions import follow_through as follow_through_actions
     from handlers.actions import milestone as milestone_actions
     from handlers.actions import pulse as pulse_actions
     from handlers.actions import share
@@ -30,6 +31,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers.events import home
     from handlers.views import decision as decision_views
     from handlers.views import dependency as dependency_views
+    from handlers.views import follow_through as follow_through_views
     from handlers.views import milestone as milestone_views
     from handlers.views import pulse as pulse_views
 
@@ -48,6 +50,8 @@ def register_all(app: App, services: Services) -> None:
         decision_views,
         decide,
         vote_actions,
+        follow_through_actions,
+        follow_through_views,
         share,
         kpi,
         plan,

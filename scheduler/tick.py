@@ -78,6 +78,13 @@ def _decision_polls(services: Services, now: datetime) -> object:
     return close_due_polls(services, now)
 
 
+def _decision_follow_up(services: Services, now: datetime) -> object:
+    """Knock-on DMs and shift offers not yet sent after a decision; action reminders due today."""
+    from bot.decisions.knock_on import decision_follow_up
+
+    return decision_follow_up(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -150,6 +157,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "decision_framing": _decision_framing,
     "poll_tallies": _poll_tallies,
     "decision_polls": _decision_polls,
+    "decision_follow_up": _decision_follow_up,
     "event_pruning": _daily_event_pruning,
 }
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 
 from storage.models import (
     ChannelStatus,
+    Decision,
     Dependency,
     DependencyRequest,
     DependencyState,
@@ -92,6 +93,13 @@ def _milestone_columns() -> tuple[Any, ...]:
         col(Milestone.original_due).label("original_due"),
         col(Milestone.expected_due).label("expected_due"),
     )
+
+
+def settled_milestones(*, session: Session, today: date) -> set[int]:
+    """Milestones a decision settled through `today` or later (Decision.settled_until): leaders
+    chose to keep their date, so neither missed nor at-risk is raised for them until then."""
+    statement = select(col(Decision.milestone_id)).where(col(Decision.settled_until) >= today)
+    return {int(m) for m in session.connection().execute(statement).scalars()}
 
 
 def missed_milestones(*, session: Session, today: date) -> list[Row]:

@@ -533,12 +533,19 @@ class Decision(SQLModel, table=True):
     scope_cut: str | None = None
     resources: str | None = None
     risk_accepted_until: date | None = None  # accept the risk: raised again after this day
+    # Detection raises neither missed nor at-risk for the milestone through this day (plan
+    # timezone): the leaders settled it (accept the risk, cut scope, add resources; see
+    # bot/decisions/outcomes.py). A condition still there the day after is raised anew.
+    settled_until: date | None = Field(default=None, index=True)
     votes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: str = ""
     slipped_at: datetime | None = utc_column()
     decided_at: datetime = utc_column(nullable=False)
     later_shift_offered_at: datetime | None = utc_column()
     later_shifted_at: datetime | None = utc_column()  # the owner shifted later milestones (once)
+    # The thread line listing who was asked about the knock-on, posted once, then updated.
+    knock_on_claimed_at: datetime | None = utc_column()
+    knock_on_ts: str | None = None
 
 
 class DecisionAction(SQLModel, table=True):
@@ -573,6 +580,8 @@ class KnockOn(SQLModel, table=True):
     message_ts: str | None = None
     answer: str | None = None  # KnockOnAnswer
     answered_at: datetime | None = utc_column()
+    answer_date: date | None = None  # "this moves us too": their own new date
+    note: str | None = None
 
 
 # --- bookkeeping ------------------------------------------------------------------------------

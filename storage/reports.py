@@ -116,6 +116,8 @@ class DecisionRow:
     decision: Decision
     milestone: Milestone
     initiative: Initiative
+    poll_channel: str | None = None  # the poll's parent message, whose thread holds the discussion
+    poll_ts: str | None = None
 
 
 # --- KPIs -------------------------------------------------------------------------------------
@@ -505,15 +507,25 @@ def open_polls(*, session: Session, voter_id: int, limit: int) -> Page[PollRow]:
 def recent_decisions(*, session: Session, limit: int) -> Page[DecisionRow]:
     """The decision log, newest first."""
     rows = session.exec(
-        select(Decision, Milestone, Initiative)
+        select(Decision, Milestone, Initiative, DecisionPoll)
         .join(Milestone, col(Milestone.id) == col(Decision.milestone_id))
         .join(Initiative, col(Initiative.id) == col(Milestone.initiative_id))
+        .outerjoin(DecisionPoll, col(DecisionPoll.id) == col(Decision.poll_id))
         .order_by(col(Decision.decided_at).desc(), col(Decision.id).desc())
         .limit(limit)
     ).all()
     total = session.exec(select(func.count()).select_from(Decision)).one()
     return Page(
-        rows=[DecisionRow(decision=d, milestone=m, initiative=i) for d, m, i in rows],
+        rows=[
+            DecisionRow(
+                decision=d,
+                milestone=m,
+                initiative=i,
+                poll_channel=p.channel_id if p else None,
+                poll_ts=p.message_ts if p else None,
+            )
+            for d, m, i, p in rows
+        ],
         total=total,
     )
 

@@ -72,6 +72,7 @@ class _Plan:
     alerts_channel: str | None
     admins: tuple[str, ...]
     statuses: dict[int, str]  # initiative ID → its latest pulse answer's status
+    settled: set[int]  # milestones a decision settled for now (bot/decisions/outcomes.py)
     found: list[Finding] = field(default_factory=list)
 
     def add(
@@ -92,12 +93,14 @@ def find_problems(session: Session, now: datetime) -> list[Finding]:
     """Every condition, evaluated for the whole plan at `now`."""
     settings = plan_settings(session=session)
     people = admins(session=session) or leaders(session=session)
+    today = plan_today(now, settings.timezone)
     plan = _Plan(
         now=now,
-        today=plan_today(now, settings.timezone),
+        today=today,
         alerts_channel=queries.resolved_channel(session=session, ref=settings.alerts_channel),
         admins=tuple(p.slack_id for p in people if p.slack_id),
         statuses=queries.latest_pulse_statuses(session=session),
+        settled=queries.settled_milestones(session=session, today=today),
     )
     missed = _missed_milestones(session, plan)
     _unacknowledged_dependencies(session, plan)
@@ -145,6 +148,8 @@ def _missed_milestones(session: Session, plan: _Plan) -> set[int]:
     """Due date ended in the plan's timezone, neither done nor descoped: the team's channel, the owner."""
     missed = set()
     for row in queries.missed_milestones(session=session, today=plan.today):
+        if int(row["milestone_id"]) in plan.settled:
+            continue
         missed.add(int(row["milestone_id"]))
         plan.add(
             AlertKinds.MILESTONE_MISSED,
@@ -197,6 +202,8 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
     )
     at_risk = set()
     for milestone_id, row in sorted(rows.items(), key=lambda item: (item[1]["due"], item[0])):
+        if milestone_id in plan.settled:
+            continue
         at_risk.add(milestone_id)
         plan.add(
             AlertKinds.MILESTONE_AT_RISK,

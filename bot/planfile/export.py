@@ -11,6 +11,7 @@ import yaml
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.errors import NotFound, UserError
 from bot.planfile.importer import stored_state
@@ -19,6 +20,7 @@ from bot.planfile.state import document_from_state
 from bot.planfile.tables import document_to_tables
 from bot.problems import problem
 from storage.db import session_scope
+from storage.outcomes import decisions_by_milestone
 
 if TYPE_CHECKING:
     _BaseDumper = yaml.SafeDumper
@@ -37,9 +39,32 @@ class _Dumper(_BaseDumper):
 def exported_document(engine: Engine) -> dict[str, Any]:
     with session_scope(engine) as session:
         state, _people = stored_state(session)
+        decisions = decision_log(session)
     if state.settings["organization"] is None:
         raise NotFound(problem(Code.NOTHING_TO_EXPORT))
-    return document_from_state(state)
+    doc = document_from_state(state)
+    if decisions:
+        doc["decisions"] = decisions
+    return doc
+
+
+def decision_log(session: Session) -> list[dict[str, Any]]:
+    """The `decisions:` section, oldest first: read-only, for the record (import ignores it)."""
+    entries = []
+    for decision, milestone, action in decisions_by_milestone(session=session):
+        counts = (decision.votes or {}).get("counts") or {}
+        entry: dict[str, Any] = {
+            "milestone": milestone.key,
+            "option": decision.option,
+            "decided_at": decision.decided_at.isoformat(),
+            "new_due": decision.new_due,
+            "scope_cut": decision.scope_cut,
+            "resources": action.what if action is not None else decision.resources,
+            "risk_accepted_until": decision.risk_accepted_until,
+            "votes": {str(k): int(v) for k, v in counts.items()},
+        }
+        entries.append({k: v for k, v in entry.items() if v not in (None, {})})
+    return entries
 
 
 def write_yaml(doc: dict[str, Any], stream: IO[str]) -> None:

@@ -222,6 +222,21 @@ class InitiativeSpec(Item):
     dependencies: ListOf[DependencySpec] = []
 
 
+class DecisionRecord(Item):
+    """One entry of the decision log, as `export` writes it. Read-only: the import accepts the
+    section so that an export imports again as it is, and writes nothing from it (decisions are
+    made by leaders' votes in Slack, not by editing a file)."""
+
+    milestone: str
+    option: str
+    decided_at: str | datetime | date | None = None
+    new_due: date | str | None = None
+    scope_cut: str | None = None
+    resources: str | None = None
+    risk_accepted_until: date | str | None = None
+    votes: dict[str, int] | str | None = None
+
+
 class PlanFile(Item):
     organization: Text
     timezone: TimeZoneName
@@ -233,3 +248,4 @@ class PlanFile(Item):
     teams: ListOf[TeamSpec] = []
     objectives: ListOf[ObjectiveSpec] = []
     initiatives: ListOf[InitiativeSpec] = []
+    decisions: ListOf[DecisionRecord] = []  # read-only: ignored by the import

@@ -80,6 +80,22 @@ SHEETS: tuple[SheetSpec, ...] = (
         ("key", "initiative"),
         parent=("initiative", "initiatives"),
     ),
+    # The decision log, written by export for the record; an import reads past it.
+    SheetSpec(
+        "decisions",
+        (
+            "milestone",
+            "option",
+            "decided_at",
+            "new_due",
+            "scope_cut",
+            "resources",
+            "risk_accepted_until",
+            "votes",
+        ),
+        (),
+        optional_sheet=True,
+    ),
 )
 SHEETS_BY_NAME = {spec.name: spec for spec in SHEETS}
 
@@ -338,6 +354,10 @@ def document_to_tables(doc: dict[str, Any]) -> dict[str, list[list[Any]]]:
         for child in ("milestones", "dependencies"):
             for item in initiative.get(child, []):
                 _row(tables, child, item, {"initiative": initiative["key"]})
+    for decision in doc.get("decisions", []):
+        votes = decision.get("votes") or {}
+        shown = ", ".join(f"{option}={count}" for option, count in votes.items()) or None
+        _row(tables, "decisions", {**decision, "votes": shown}, {})
     return tables
 
 

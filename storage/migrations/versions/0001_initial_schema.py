@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:03:02.207828
+Create Date: 2026-12-02 07:03:43.491560
 """
 
 from collections.abc import Sequence
@@ -483,12 +483,15 @@ def upgrade() -> None:
         sa.Column("scope_cut", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("resources", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("risk_accepted_until", sa.Date(), nullable=True),
+        sa.Column("settled_until", sa.Date(), nullable=True),
         sa.Column("votes", sa.JSON(), nullable=False),
         sa.Column("summary", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("slipped_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("decided_at", storage.types.UTCDateTime(), nullable=False),
         sa.Column("later_shift_offered_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("later_shifted_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("knock_on_claimed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("knock_on_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
             ["milestone_id"],
             ["milestone.id"],
@@ -503,6 +506,9 @@ def upgrade() -> None:
     with op.batch_alter_table("decision", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_decision_milestone_id"), ["milestone_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_decision_settled_until"), ["settled_until"], unique=False
         )
 
     op.create_table(
@@ -548,7 +554,6 @@ def upgrade() -> None:
         sa.Column("framed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("framed_by_id", sa.Integer(), nullable=True),
         sa.Column("poll_id", sa.Integer(), nullable=True),
-        sa.Column("settled_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dependency_id"],
             ["dependency.id"],
@@ -654,6 +659,8 @@ def upgrade() -> None:
         sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("answer", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("answered_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("answer_date", sa.Date(), nullable=True),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
             ["decision_id"],
             ["decision.id"],
@@ -696,6 +703,7 @@ def downgrade() -> None:
 
     op.drop_table("dependency_request")
     with op.batch_alter_table("decision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_decision_settled_until"))
         batch_op.drop_index(batch_op.f("ix_decision_milestone_id"))
 
     op.drop_table("decision")
