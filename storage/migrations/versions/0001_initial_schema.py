@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:03:43.491560
+Create Date: 2026-12-02 10:59:29.067036
 """
 
 from collections.abc import Sequence
@@ -554,6 +554,7 @@ def upgrade() -> None:
         sa.Column("framed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("framed_by_id", sa.Integer(), nullable=True),
         sa.Column("poll_id", sa.Integer(), nullable=True),
+        sa.Column("settled_at", storage.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dependency_id"],
             ["dependency.id"],
