@@ -53,9 +53,7 @@ def test_a_missed_milestone_is_decided_by_leaders_and_the_plan_moves(bot, standi
         closed = session.get(DecisionPoll, poll.id)
         [decision] = session.exec(select(Decision)).all()
         milestone = session.get(Milestone, plan["ready"])
-        missed = session.exec(
-            select(Alert).where(Alert.kind == AlertKinds.MILESTONE_MISSED)
-        ).all()
+        missed = session.exec(select(Alert).where(Alert.kind == AlertKinds.MILESTONE_MISSED)).all()
     assert closed is not None and closed.state == PollState.CLOSED and closed.outcome == "delay"
     assert decision.option == "delay" and decision.new_due == date(2027, 1, 19)
     assert milestone is not None and milestone.due == date(2027, 1, 19)

@@ -118,7 +118,9 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
     # Each missed milestone's owner is asked once to frame its decision poll.
     decisions = live["decisions"]
     assert decisions.get("asked", 0) > 0
-    decision_posts = sum(decisions.get(k, 0) for k in ("asked", "joined", "polls"))
+    decision_posts = sum(
+        decisions.get(k, 0) for k in ("asked", "joined", "polls", "reminded", "outcomes")
+    )
     assert calls["chat.postMessage"] == (
         len(OWNERS)
         + len(reminders)
@@ -126,6 +128,7 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
         + decision_posts
         + len(requests)
         + clicked["chat.postMessage"]
+        + answer["posts"]
     )
     assert all(
         r["local"] - timedelta(hours=24)
@@ -133,7 +136,11 @@ def test_live_run_reports_what_the_stand_in_saw(tmp_path) -> None:
         for r in reminders
     )
     assert calls["chat.update"] == (
-        1 + alerts.get("updated", 0) + alerts.get("resolved", 0) + clicked["chat.update"]
+        1
+        + alerts.get("updated", 0)
+        + alerts.get("resolved", 0)
+        + clicked["chat.update"]
+        + decisions["redrawn"]
     )
     assert calls["users.list"] == 1  # the directory is listed once, not again by the tick
     # Server and listener threads are stopped; only the stand-in's daemon threads may linger.

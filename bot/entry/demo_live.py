@@ -8,6 +8,7 @@ pulse button and asks `/kpi` and `/plan`, through signed requests built by `stan
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import threading
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from bot.alerts import DetectionReport
+from bot.decisions.closing import ClosingReport
 from bot.decisions.slips import FramingReport
 from bot.directory import sync_people
 from bot.entry.app import create_app
@@ -101,8 +103,15 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
                 decisions.update(
                     asked=framing.asked, joined=framing.joined, polls=framing.polls.posted
                 )
+            closing = ticked.results.get("decision_polls")
+            if isinstance(closing, ClosingReport):
+                # Non-voters reminded when a poll is extended for quorum; outcomes in threads.
+                decisions.update(reminded=closing.reminded, outcomes=closing.outcomes_posted)
             delivered.extend(delivered_pulses(bot, fire, since=already))
+        before_answer = len(bot.standin.calls("chat.postMessage"))
         answer = answer_from_dm(bot, owner.slack_id)
+        # A pulse answer is news in the thread of its initiative's open poll, if it has one.
+        answer["posts"] = len(bot.standin.calls("chat.postMessage")) - before_answer
         settings = bot.services.settings
         kpi = ask(bot, settings.kpi_command, "", owner.slack_id)
         plan = ask(bot, settings.plan_command, owner.initiative_key, owner.slack_id)
@@ -111,6 +120,7 @@ def run_live(engine: Engine, database_url: str, now: datetime) -> dict[str, Any]
         posted_alerts = alerts_posted(bot)
         acknowledged = acknowledge_as_provider(bot)
         calls = Counter(call.method for call in bot.standin.calls())
+        decisions["redrawn"] = poll_redraws(bot)
     return {
         "workspace": bot.standin.workspace.team_name,
         "people": len(bot.standin.workspace.users),
@@ -247,6 +257,30 @@ def dependency_requests(bot: LiveBot) -> list[dict[str, str]]:
                 }
             )
     return posted
+
+
+def poll_redraws(bot: LiveBot) -> int:
+    """chat.update calls on decision polls' parent messages (a tally, an extended deadline)."""
+    polls = {
+        (call.response.get("channel"), call.response.get("ts"))
+        for call in bot.standin.calls("chat.postMessage")
+        if call.ok and _event_type(call.params.get("metadata")) == MessageEvents.POLL
+    }
+    return sum(
+        1
+        for call in bot.standin.calls("chat.update")
+        if (call.params.get("channel"), call.params.get("ts")) in polls
+    )
+
+
+def _event_type(metadata: Any) -> str | None:
+    """A post's metadata event type, whether the call sent it as JSON text or as an object."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    return metadata.get("event_type") if isinstance(metadata, dict) else None
 
 
 def alerts_posted(bot: LiveBot) -> list[dict[str, str]]:
