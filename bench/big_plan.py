@@ -655,15 +655,23 @@ def _copy(connection: Connection, table: Table, rows: Rows) -> int:
     first = next(iterator, None)
     if first is None:
         return 0
-    columns = list(first)
+    # COPY, unlike insert(), skips the columns' Python-side defaults: a column the builder does not
+    # set (one added to the model since) gets its scalar default here rather than a NULL.
+    defaults = {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.name not in first and column.default is not None and column.default.is_scalar
+    }
+    columns = [*first, *defaults]
     converters = [_copy_value(table.c[name].type) for name in columns]
     names = ", ".join(f'"{name}"' for name in columns)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     loaded = 0
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in _chain(first, iterator):
+            values = {**defaults, **row}
             copy.write_row(
-                [convert(row[name]) for name, convert in zip(columns, converters, strict=True)]
+                [convert(values[name]) for name, convert in zip(columns, converters, strict=True)]
             )
             loaded += 1
     return loaded
