@@ -1,7 +1,8 @@
 """KPI rules: the expected trajectory, health against tolerances, sparklines and reading age.
 
 Stable API (the demo and detection call these): `expected_value`, `shortfall_percent`,
-`kpi_health`, `sparkline`, `reading_age_days`, `worst_health`, and the `Health` enum.
+`kpi_health`, `health_threshold`, `sparkline`, `reading_age_days`, `worst_health`, and the
+`Health` enum.
 Everything takes the day or instant as a parameter; nothing here reads the clock.
 """
 
@@ -67,6 +68,20 @@ def shortfall_percent(kpi: KpiLike, value: float, day: date) -> float:
     return behind / span * 100.0
 
 
+def health_threshold(kpi: KpiLike, percent_behind: float, day: date) -> float:
+    """The value that is exactly `percent_behind` % behind `day`'s expected value.
+
+    The inverse of `shortfall_percent`: with `kpi.amber_tolerance` it is where on track turns
+    at risk, with `kpi.red_tolerance` where at risk turns off track (charts draw these bands).
+    A KPI whose target equals its baseline turns off track on any shortfall: its thresholds are
+    the expected value itself.
+    """
+    expected = expected_value(kpi, day)
+    span = abs(kpi.target - kpi.baseline)
+    behind_by = percent_behind / 100.0 * span
+    return expected + behind_by if kpi.direction == Direction.DOWN else expected - behind_by
+
+
 def kpi_health(kpi: KpiLike, latest_value: float | None, day: date) -> Health:
     """On track up to `amber_tolerance` % behind, at risk up to `red_tolerance` %, off track beyond."""
     if latest_value is None:
@@ -77,6 +92,24 @@ def kpi_health(kpi: KpiLike, latest_value: float | None, day: date) -> Health:
     if behind > kpi.amber_tolerance:
         return Health.AT_RISK
     return Health.ON_TRACK
+
+
+def reading_overdue(*, as_of: date | None, start: date, reading_every_days: int, day: date) -> bool:
+    """No reading for more than `reading_every_days` (counted from `start` when there is none)."""
+    return (day - (as_of or start)).days > reading_every_days
+
+
+def kpi_off_track(
+    kpi: KpiLike, *, value: float | None, as_of: date | None, reading_every_days: int, day: date
+) -> bool:
+    """Off track: beyond the red tolerance of its trajectory, or its reading overdue.
+
+    Detection alerts on this; the digest charts these KPIs.
+    """
+    overdue = reading_overdue(
+        as_of=as_of, start=kpi.start, reading_every_days=reading_every_days, day=day
+    )
+    return overdue or (value is not None and kpi_health(kpi, value, day) == Health.OFF_TRACK)
 
 
 def worst_health(signals: Iterable[Health | str | None]) -> Health:

@@ -111,7 +111,22 @@ class KpiNoMatch:
     suggestions: list[tuple[str, str]]
 
 
-KpiAnswer = KpiScorecard | KpiCard | KpiChoices | KpiNoMatch
+@dataclass
+class KpiChartWanted:
+    """`/kpi <key or name> chart` naming one KPI exactly: the chart is drawn after the ack."""
+
+    key: str
+    name: str
+
+
+@dataclass
+class KpiChartHelp:
+    """`/kpi chart` with no KPI before the word."""
+
+
+KpiAnswer = KpiScorecard | KpiCard | KpiChoices | KpiNoMatch | KpiChartWanted | KpiChartHelp
+
+CHART_WORD = "chart"
 
 
 @dataclass
@@ -389,10 +404,25 @@ def kpi_card(session: Session, kpi: Kpi, now: datetime) -> KpiCard:
 
 
 def kpi_answer(session: Session, query: str, now: datetime) -> KpiAnswer:
-    """`/kpi` → scorecard; `/kpi <query>` → one card, the choices, or "did you mean"."""
+    """`/kpi` → scorecard; `/kpi <query>` → one card, the choices, or "did you mean";
+    `/kpi <key or name> chart` → that KPI's chart, when the words before "chart" name it exactly.
+
+    A KPI whose own key or whole name ends in "chart" is still found by it.
+    """
     query = " ".join(query.split())
     if not query:
         return kpi_scorecard(session, now)
+    words = query.split(" ")
+    if words[-1].lower() == CHART_WORD and q.exact_kpi(session=session, query=query) is None:
+        named = " ".join(words[:-1])
+        if not named:
+            return KpiChartHelp()
+        kpi = q.exact_kpi(session=session, query=named)
+        if kpi is not None:
+            return KpiChartWanted(key=kpi.key, name=kpi.name)
+        return KpiNoMatch(
+            query=named, suggestions=_suggest(named, q.kpi_names(session=session), SUGGESTIONS)
+        )
     found = q.find_kpis(session=session, query=query, limit=CHOICES_LIMIT)
     if found.total == 1:
         return kpi_card(session, found.rows[0], now)

@@ -99,11 +99,18 @@ class StoredView:
 
 @dataclass
 class UploadedFile:
+    """A file of Slack's upload flow: URL issued, then bytes received, then completed (shared)."""
+
     id: str
     filename: str
     length: int
     content: bytes | None = None
     title: str = ""
+    completed: bool = False
+    channel: str | None = None  # where completeUploadExternal shared it
+    thread_ts: str | None = None
+    initial_comment: str = ""
+    message_ts: str | None = None
 
 
 class SlackState:
@@ -491,38 +498,62 @@ class SlackState:
         return {"file_id": uploaded.id, "upload_url": f"{self._base_url()}upload/{uploaded.id}"}
 
     def files_complete_upload_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Step 3: every file must have had its URL issued and its bytes received, once.
+
+        The conversation is checked as chat.postMessage checks it (not_in_channel,
+        channel_not_found...) before anything is marked complete, so a refused completion
+        leaves nothing shared.
+        """
         try:
             files = parse_json_param(params.get("files"), what="files")
         except Invalid as exc:
             raise ApiError("invalid_arguments", f"[ERROR] {exc}") from None
         if not isinstance(files, list) or not files:
             raise ApiError("invalid_arguments", "[ERROR] files must be a non-empty array")
-        shared = []
+        wanted = []
         for item in files:
-            uploaded = self.files.get(str((item or {}).get("id")))
-            if uploaded is None or uploaded.content is None:
+            uploaded = self.files.get(str((item or {}).get("id") if isinstance(item, dict) else ""))
+            if uploaded is None or uploaded.completed:
                 raise ApiError("file_not_found")
-            uploaded.title = str(item.get("title") or uploaded.filename)
+            if uploaded.content is None:
+                raise ApiError("file_upload_not_complete")
+            wanted.append((uploaded, str(item.get("title") or uploaded.filename)))
+        channel = (
+            self.conversation_for_post(params["channel_id"]) if params.get("channel_id") else None
+        )
+        thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+        if channel is not None and thread_ts is not None:
+            self.find_message(channel, thread_ts)  # a thread must have a parent: message_not_found
+        shared = []
+        for uploaded, title in wanted:
+            uploaded.title, uploaded.completed = title, True
             shared.append({"id": uploaded.id, "name": uploaded.filename, "title": uploaded.title})
-        if params.get("channel_id"):
-            channel = self.conversation_for_post(params["channel_id"])
+        if channel is not None:
             message = Message(
                 channel=channel,
                 ts=self.next_ts(),
                 text=str(params.get("initial_comment") or ""),
                 user=self.workspace.bot_user_id,
-                thread_ts=str(params["thread_ts"]) if params.get("thread_ts") else None,
+                thread_ts=thread_ts,
                 files=shared,
             )
             self.messages.setdefault(channel, []).append(message)
+            for uploaded, _ in wanted:
+                uploaded.channel, uploaded.thread_ts = channel, thread_ts
+                uploaded.initial_comment, uploaded.message_ts = message.text, message.ts
         return {"files": shared}
 
-    def receive_upload(self, file_id: str, content: bytes) -> bool:
+    def receive_upload(self, file_id: str, content: bytes) -> str | None:
+        """Step 2, the POST of the bytes to the upload URL: None when taken, else why it was refused."""
         uploaded = self.files.get(file_id)
         if uploaded is None:
-            return False
+            return "file_not_found"
+        if uploaded.completed:
+            return "already_completed"
+        if len(content) != uploaded.length:
+            return "length_mismatch"
         uploaded.content = content
-        return True
+        return None
 
     def apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"{self._base_url().replace('http://', 'ws://')}socket-mode"}

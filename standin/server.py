@@ -15,13 +15,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from standin.api import METHODS, ApiError, Ephemeral, Message, SlackState
+from standin.api import METHODS, ApiError, Ephemeral, Message, SlackState, UploadedFile
 from standin.socket_mode import SocketModeConnection, accept_key
 from standin.validation import Invalid, check_blocks
 from standin.workspace import Workspace
@@ -421,13 +421,31 @@ class StandIn:
             None,
         )
 
-    def handle_upload(self, file_id: str, content: bytes) -> bool:
+    def handle_upload(self, file_id: str, content: bytes) -> str | None:
+        """The POST of a file's bytes to its upload URL: None when taken, else Slack's refusal."""
         with self._changed:
-            ok = self.state.receive_upload(file_id, content)
+            error = self.state.receive_upload(file_id, content)
         self._record(
-            Call("files.upload", {"file_id": file_id, "bytes": len(content)}, time.time(), ok)
+            Call(
+                "files.upload",
+                {"file_id": file_id, "bytes": len(content)},
+                time.time(),
+                error is None,
+                error,
+            )
         )
-        return ok
+        return error
+
+    def uploaded_files(self, channel: str | None = None) -> list[UploadedFile]:
+        """Files the bot shared (upload completed), oldest first; a user ID means the bot's DM."""
+        with self._changed:
+            if channel is not None and channel[:1] in "UW":
+                channel = self.state.dms.get(channel, "")
+            return [
+                replace(f)
+                for f in self.state.files.values()
+                if f.completed and (channel is None or f.channel == channel)
+            ]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -517,9 +535,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, text = self.standin.handle_response_url(parts.path[10:], payload)
             self._send(status, text.encode(), "text/plain")
         elif parts.path.startswith("/upload/"):
-            ok = self.standin.handle_upload(parts.path[8:], raw)
-            status = HTTPStatus.OK if ok else HTTPStatus.NOT_FOUND
-            self._send(status, b"OK" if ok else b"file_not_found", "text/plain")
+            error = self.standin.handle_upload(parts.path[8:], raw)
+            status = (
+                HTTPStatus.OK
+                if error is None
+                else HTTPStatus.NOT_FOUND
+                if error == "file_not_found"
+                else HTTPStatus.BAD_REQUEST
+            )
+            self._send(status, (error or "OK").encode(), "text/plain")
         else:
             self._send(404, b"not found", "text/plain")
 

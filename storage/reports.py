@@ -179,19 +179,26 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def find_kpis(*, session: Session, query: str, limit: int) -> Page[Kpi]:
-    """The KPI whose key (or else whole name) is `query`, else those whose key or name contain it."""
+def exact_kpi(*, session: Session, query: str) -> Kpi | None:
+    """The live KPI whose key is `query` (exactly, else ignoring case), else the one whole name."""
     needle = query.strip().lower()
     for condition in (col(Kpi.key) == query.strip(), func.lower(Kpi.key) == needle):
         exact = session.exec(select(Kpi).where(condition, col(Kpi.archived).is_(False))).first()
         if exact is not None:
-            return Page(rows=[exact], total=1)
+            return exact
     # A full name wins over names that merely contain it ("Uptime" vs "Uptime (mobile)").
     named = session.exec(
         select(Kpi).where(func.lower(Kpi.name) == needle, col(Kpi.archived).is_(False)).limit(2)
     ).all()
-    if len(named) == 1:
-        return Page(rows=list(named), total=1)
+    return named[0] if len(named) == 1 else None
+
+
+def find_kpis(*, session: Session, query: str, limit: int) -> Page[Kpi]:
+    """The KPI whose key (or else whole name) is `query`, else those whose key or name contain it."""
+    exact = exact_kpi(session=session, query=query)
+    if exact is not None:
+        return Page(rows=[exact], total=1)
+    needle = query.strip().lower()
     pattern = _like_pattern(needle)
     matches = and_(
         col(Kpi.archived).is_(False),

@@ -250,6 +250,15 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
             more=packed.more,
             **asked.footer(),
         )
+    if isinstance(answer, r.KpiChartHelp | r.KpiChartWanted):
+        # The command uploads a wanted chart itself; a shared answer only says how to ask.
+        wanted = answer if isinstance(answer, r.KpiChartWanted) else None
+        return render_json_object(
+            "blocks/kpi_chart_help.json.j2",
+            key=wanted.key if wanted else None,
+            kpi_name=wanted.name if wanted else None,
+            kpi_command=asked.kpi_command,
+        )
     packed = pack(
         _items(
             answer.suggestions, "kpi_choice_line.txt.j2", lambda c: {"key": c[0], "kpi_name": c[1]}

@@ -14,17 +14,22 @@ import yaml
 
 from bot.entry.manifest import build_manifest, request_url_for
 from bot.settings import load_settings
-from bot.slack.gateway import METHOD_SCOPES
+from bot.slack.gateway import CLIENT_HELPERS, METHOD_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path("/work/shared/slack/manifest.schema.1.0.0.json")
 GATEWAY = ROOT / "bot" / "slack" / "gateway.py"
 # A slack_sdk WebClient method name: `chat_postMessage` is the Web API method `chat.postMessage`.
 CLIENT_CALL = re.compile(r"\bclient\.([a-z]+)_([A-Za-z]+(?:_[A-Za-z]+)*)\(")
+# slack_sdk helpers that call several methods (`files_upload_v2`), found by their own name.
+HELPER_CALL = re.compile(r"\bclient\.([a-z]+_[A-Za-z0-9_]+)\(")
 
 
 def _methods_called(source: str) -> set[str]:
-    return {f"{family}.{name.replace('_', '.')}" for family, name in CLIENT_CALL.findall(source)}
+    called = {f"{family}.{name.replace('_', '.')}" for family, name in CLIENT_CALL.findall(source)}
+    for helper in HELPER_CALL.findall(source):
+        called.update(CLIENT_HELPERS.get(helper, ()))
+    return called
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

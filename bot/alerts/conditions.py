@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.health import plan_today
-from bot.kpis import Health, kpi_health, shortfall_percent
+from bot.kpis import Health, kpi_health, reading_overdue, shortfall_percent
 from storage import detection as queries
 from storage.models import Direction, PulseStatus
 from storage.people import admins, leaders
@@ -274,9 +274,12 @@ def _kpis_off_track(session: Session, plan: _Plan) -> set[int]:
     for row in queries.kpis_with_latest_reading(session=session):
         kpi = _KpiRow(row)
         value, as_of = row["value"], row["as_of"]
-        since = as_of or row["start"]
-        silent_days = (plan.today - since).days
-        stale = silent_days > row["reading_every_days"]
+        stale = reading_overdue(
+            as_of=as_of,
+            start=row["start"],
+            reading_every_days=row["reading_every_days"],
+            day=plan.today,
+        )
         beyond = value is not None and kpi_health(kpi, value, plan.today) == Health.OFF_TRACK
         if not (stale or beyond):
             continue

@@ -1,4 +1,5 @@
-"""`/kpi [query]`: the scorecard, one KPI's card, the choices or "did you mean", answered in the ack."""
+"""`/kpi [query | <key> chart]`: the scorecard, one KPI's card, the choices or "did you mean",
+answered in the ack; a chart is drawn and uploaded after the ack."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from typing import Any
 
 from slack_bolt import Ack
 
+from bot.charts import send_kpi_chart
 from bot.clock import utcnow
-from bot.reports import kpi_answer
+from bot.reports import KpiChartWanted, kpi_answer
 from bot.services import Services
 from handlers.guard import GuardedApp
+from handlers.payload import payload_str
 from storage.db import session_scope
+from templates import render_json_object
 from templates.answers import Asked, kpi_message
 
 
@@ -22,15 +26,33 @@ def register(app: GuardedApp, services: Services) -> None:
         # A few indexed reads (see docs/BENCHMARKS.md): fast enough to answer in the ack itself,
         # which saves a response_url round trip and keeps the answer private to the asker.
         text = " ".join(str(body.get("text") or "").split())
+        now = utcnow()
         with session_scope(services.engine) as session:
-            answer = kpi_answer(session, text, utcnow())
-            message = kpi_message(
-                answer,
-                Asked(
-                    command="kpi",
-                    text=text,
-                    kpi_command=settings.kpi_command,
-                    plan_command=settings.plan_command,
+            answer = kpi_answer(session, text, now)
+            asked = Asked(
+                command="kpi",
+                text=text,
+                kpi_command=settings.kpi_command,
+                plan_command=settings.plan_command,
+            )
+            message = None if isinstance(answer, KpiChartWanted) else kpi_message(answer, asked)
+        if message is not None:
+            ack(message)
+            return
+        assert isinstance(answer, KpiChartWanted)
+        ack()  # drawing takes a few hundred milliseconds: Slack must have its ack first
+        delivery = send_kpi_chart(
+            services,
+            kpi_key=answer.key,
+            channel_id=payload_str(body, "channel_id"),
+            user_id=payload_str(body, "user_id"),
+            now=now,
+        )
+        if delivery.privately:
+            services.slack.respond(
+                payload_str(body, "response_url"),
+                **render_json_object(
+                    "blocks/kpi_chart_private.json.j2",
+                    kpi_name=delivery.chart.name,
                 ),
             )
-        ack(message)
