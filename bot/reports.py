@@ -42,6 +42,7 @@ class PlanSubcommand(StrEnum):
     DEPS = "deps"
     ALERTS = "alerts"
     DECISIONS = "decisions"
+    DIGEST = "digest"
     HELP = "help"
 
 
@@ -244,7 +245,20 @@ class PlanHelp:
     suggestions: list[str] = field(default_factory=list)
 
 
-PlanAnswer = InitiativeCard | MyInitiatives | MyDependencies | AlertList | DecisionLog | PlanHelp
+@dataclass(frozen=True)
+class DigestWanted:
+    """`/plan digest`: the current week's digest, built after the ack (it reads the whole plan)."""
+
+
+PlanAnswer = (
+    InitiativeCard
+    | MyInitiatives
+    | MyDependencies
+    | AlertList
+    | DecisionLog
+    | PlanHelp
+    | DigestWanted
+)
 
 
 @dataclass
@@ -341,7 +355,8 @@ def _dependency_line(row: q.DependencyRow) -> DependencyLine:
     )
 
 
-def _health_of(inputs: q.HealthInputs, now: datetime, tz: str, day: date) -> Health:
+def health_of(inputs: q.HealthInputs, now: datetime, tz: str, day: date) -> Health:
+    """An initiative's health from its last pulse, its KPIs and its earliest open milestone."""
     first_open = inputs.earliest_open_milestone
     return initiative_health(
         pulse_status=inputs.last_pulse.status if inputs.last_pulse else None,
@@ -450,7 +465,7 @@ def initiative_card(session: Session, initiative: Initiative, now: datetime) -> 
         team_name=data.team.name if data.team else "",
         team_lead_slack_id=data.team_lead.slack_id if data.team_lead else None,
         objective_title=data.objective.title if data.objective else None,
-        health=_health_of(data.health, now, tz, day),
+        health=health_of(data.health, now, tz, day),
         pulse=data.health.last_pulse,
         milestones=[_milestone_line(m, now, tz) for m in data.milestones],
         dependencies=[_dependency_line(row) for row in data.dependencies],
@@ -472,7 +487,7 @@ def my_initiatives(session: Session, person: Person | None, now: datetime) -> My
             InitiativeSummary(
                 key=initiative.key,
                 title=initiative.title,
-                health=_health_of(health, now, tz, day),
+                health=health_of(health, now, tz, day),
                 next_milestone=_milestone_line(first_open, now, tz) if first_open else None,
             )
         )
@@ -647,7 +662,7 @@ def plan_answer(
     *,
     links: MessageLinks | None = None,
 ) -> PlanAnswer:
-    """`/plan <initiative-key | mine | deps | alerts | decisions | help>`; else the help.
+    """`/plan <initiative-key | mine | deps | alerts | decisions | digest | help>`; else the help.
 
     `links` looks up the links of alert messages (`/plan alerts`); without it none are shown.
     """
@@ -666,6 +681,8 @@ def plan_answer(
             return open_alerts(session, person, links=links)
         if sub is PlanSubcommand.DECISIONS:
             return decision_log(session, links=links)
+        if sub is PlanSubcommand.DIGEST:
+            return DigestWanted()
         return PlanHelp()
     initiative = q.initiative_by_key(session=session, key=word)
     if initiative is not None:

@@ -1,4 +1,4 @@
-"""One tick: everything due at `now`, once — dependency requests, pulses, reminders, daily jobs.
+"""One tick: everything due at `now`, once — requests, pulses, reminders, alerts, polls, digests.
 
 Each step runs on its own so one failure (Slack down, a bad row) does not stop the others. Safe
 to run twice and beside a running server: the database, not this process, decides what is done.
@@ -85,6 +85,13 @@ def _decision_follow_up(services: Services, now: datetime) -> object:
     return decision_follow_up(services, now)
 
 
+def _digest(services: Services, now: datetime) -> object:
+    """The weekly digest, once per period to the decision channel or each leader."""
+    from bot.digest.delivery import send_digests
+
+    return send_digests(services, now)
+
+
 def _daily_directory_sync(services: Services, now: datetime) -> object:
     """The people directory, once per UTC day across every process sharing the database."""
     from bot.directory import sync_people
@@ -158,6 +165,7 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "poll_tallies": _poll_tallies,
     "decision_polls": _decision_polls,
     "decision_follow_up": _decision_follow_up,
+    "digest": _digest,
     "event_pruning": _daily_event_pruning,
 }
 

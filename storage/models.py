@@ -101,6 +101,16 @@ class KnockOnAnswer(StrEnum):
 # --- the plan ---------------------------------------------------------------------------------
 
 
+class DigestTo(StrEnum):
+    """Where the weekly digest goes: the decision channel, or a DM to each leader."""
+
+    CHANNEL = "channel"
+    LEADERS = "leaders"
+
+
+DEFAULT_DIGEST = "0 16 * * fri"
+
+
 class PlanSettings(SQLModel, table=True):
     """The plan's own settings; one row (id 1) per database."""
 
@@ -116,6 +126,8 @@ class PlanSettings(SQLModel, table=True):
     poll_hours: int = 48
     poll_quorum: int | None = None  # leaders who must vote; None means a majority
     poll_anonymous: bool = False  # polls are anonymous unless /decide says otherwise
+    digest: str = DEFAULT_DIGEST  # 5-field cron, in the plan's timezone
+    digest_to: str = DigestTo.CHANNEL
 
 
 class Holiday(SQLModel, table=True):
@@ -601,6 +613,31 @@ class AuditEntry(SQLModel, table=True):
     entity_key: str
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class DigestDelivery(SQLModel, table=True):
+    """One weekly digest to one recipient: claimed once per (period, recipient), then posted.
+
+    `recipient` is `channel` or `person:<id>` (a leader's DM); `period` is the cadence fire's
+    wall time in the plan's zone. The parent message, then its thread replies in order: a
+    process that takes over a stale claim carries on from `thread_posted`.
+    """
+
+    __tablename__ = "digest_delivery"
+    __table_args__ = (
+        UniqueConstraint("period", "recipient", name="uq_digest_delivery_period_recipient"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=40)
+    recipient: str = Field(max_length=60)
+    claimed_at: datetime = utc_column(nullable=False)
+    channel_id: str | None = None
+    message_ts: str | None = None
+    posted_at: datetime | None = utc_column()
+    thread_posted: int = 0  # thread replies already in Slack
+    finished_at: datetime | None = utc_column()
+    error: str | None = None
 
 
 class JobRun(SQLModel, table=True):

@@ -179,7 +179,8 @@ class Asked:
 # --- /kpi -------------------------------------------------------------------------------------
 
 
-def _scorecard_lines(card: r.KpiScorecard) -> Iterator[tuple[str, bool]]:
+def scorecard_lines(card: r.KpiScorecard) -> Iterator[tuple[str, bool]]:
+    """The scorecard as (line, counts) pairs: objective headings, then each of its KPIs."""
     for group in card.groups:
         yield render_mrkdwn("blocks/kpi_objective_line.txt.j2", title=group.title), False
         for k in group.kpis:
@@ -190,7 +191,7 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
     """The Block Kit message answering `/kpi [query]`."""
     budget = MESSAGE_BLOCKS - MESSAGE_FIXED_BLOCKS
     if isinstance(answer, r.KpiScorecard):
-        packed = pack(_scorecard_lines(answer), total=answer.kpi_count, max_sections=budget)
+        packed = pack(scorecard_lines(answer), total=answer.kpi_count, max_sections=budget)
         return render_json_object(
             "blocks/kpi_scorecard.json.j2",
             kpi_count=answer.kpi_count,
@@ -418,6 +419,8 @@ def plan_message(answer: r.PlanAnswer, asked: Asked) -> dict[str, Any]:
             more=packed.more,
             **asked.footer(),
         )
+    if isinstance(answer, r.DigestWanted):
+        raise TypeError("the digest is drawn after the ack by templates.digest.digest_private")
     return render_json_object(
         "blocks/plan_help.json.j2",
         unknown=answer.unknown,

@@ -38,6 +38,8 @@ _SCALAR_SETTINGS = (
     "poll_hours",
     "poll_quorum",
     "poll_anonymous",
+    "digest",
+    "digest_to",
 )
 
 

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from bot.planfile.problems import PlanProblemCode as Code
 from bot.planfile.problems import PlanValueError
+from storage.models import DEFAULT_DIGEST
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -244,6 +245,8 @@ class PlanFile(Item):
     leaders: ListOf[PersonRef] = []
     admins: ListOf[PersonRef] = []
     defaults: Defaults = Defaults()
+    digest: Cron = DEFAULT_DIGEST  # when the weekly digest goes out, in the plan's timezone
+    digest_to: Literal["channel", "leaders"] = "channel"
     holidays: ListOf[HolidaySpec] = []
     teams: ListOf[TeamSpec] = []
     objectives: ListOf[ObjectiveSpec] = []

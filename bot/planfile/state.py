@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from bot.planfile.schema import EMAIL, PlanFile
+from storage.models import DEFAULT_DIGEST, DigestTo
 from storage.plan import PlanRows
 
 Fields = dict[str, Any]
@@ -142,6 +143,8 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
         "poll_hours": plan.defaults.poll_hours,
         "poll_quorum": plan.defaults.poll_quorum,
         "poll_anonymous": plan.defaults.poll_anonymous,
+        "digest": plan.digest,
+        "digest_to": plan.digest_to,
         "holidays": tuple(sorted({(h.start, h.end or h.start, h.name) for h in plan.holidays})),
         "leaders": _sorted(person(p) for p in plan.leaders),
         "admins": _sorted(person(p) for p in plan.admins),
@@ -264,6 +267,8 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
         "poll_hours": stored["poll_hours"] if stored else None,
         "poll_quorum": stored["poll_quorum"] if stored else None,
         "poll_anonymous": stored["poll_anonymous"] if stored else None,
+        "digest": stored["digest"] if stored else None,
+        "digest_to": stored["digest_to"] if stored else None,
         "holidays": tuple((h["start"], h["end"], h["name"]) for h in rows.holidays),
         "leaders": _sorted(people.ref_of[p] for p, (leader, _) in flags.items() if leader),
         "admins": _sorted(people.ref_of[p] for p, (_, admin) in flags.items() if admin),
@@ -323,6 +328,11 @@ def document_from_state(state: PlanState) -> dict[str, Any]:
         **_without_none({"poll_quorum": settings.get("poll_quorum")}),
         **({"poll_anonymous": True} if settings.get("poll_anonymous") else {}),
     }
+    # The digest's settings are written when they differ from the defaults, like a quorum.
+    if settings.get("digest") not in (None, DEFAULT_DIGEST):
+        doc["digest"] = settings["digest"]
+    if settings.get("digest_to") not in (None, DigestTo.CHANNEL):
+        doc["digest_to"] = settings["digest_to"]
     if settings["holidays"]:
         doc["holidays"] = [
             {"start": start, "end": end, **({"name": name} if name else {})}

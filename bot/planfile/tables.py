@@ -110,6 +110,8 @@ SETTINGS_FIELDS = (
     "defaults.poll_hours",
     "defaults.poll_quorum",
     "defaults.poll_anonymous",
+    "digest",
+    "digest_to",
 )
 
 _LIST_SEPARATORS = re.compile(r"[,;\n]")

@@ -9,7 +9,7 @@ from slack_bolt import Ack
 
 from bot.clock import utcnow
 from bot.links import MessageLinks
-from bot.reports import kpi_answer, plan_answer
+from bot.reports import DigestWanted, kpi_answer, plan_answer
 from bot.services import Services
 from bot.slack.errors import ChannelNotFound, NotInChannel, SlackError
 from handlers.guard import GuardedApp
@@ -56,6 +56,8 @@ def register(app: GuardedApp, services: Services) -> None:
                 answer = plan_answer(
                     session, text, user, utcnow(), links=MessageLinks(services.slack)
                 )
+                if isinstance(answer, DigestWanted):  # a digest answer carries no share button
+                    raise BadPayload("share button value is not ours")
                 message = plan_message(answer, asked)
         try:
             services.slack.post_message(

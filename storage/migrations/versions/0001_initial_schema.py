@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 10:59:29.067036
+Create Date: 2026-12-03 08:39:14.204656
 """
 
 from collections.abc import Sequence
@@ -71,6 +71,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ref"),
     )
     op.create_table(
+        "digest_delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("recipient", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("claimed_at", storage.types.UTCDateTime(), nullable=False),
+        sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("message_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("posted_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("thread_posted", sa.Integer(), nullable=False),
+        sa.Column("finished_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("period", "recipient", name="uq_digest_delivery_period_recipient"),
+    )
+    op.create_table(
         "holiday",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("start", sa.Date(), nullable=False),
@@ -119,6 +134,8 @@ def upgrade() -> None:
         sa.Column("poll_hours", sa.Integer(), nullable=False),
         sa.Column("poll_quorum", sa.Integer(), nullable=True),
         sa.Column("poll_anonymous", sa.Boolean(), nullable=False),
+        sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("digest_to", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -767,6 +784,7 @@ def downgrade() -> None:
     op.drop_table("person")
     op.drop_table("job_run")
     op.drop_table("holiday")
+    op.drop_table("digest_delivery")
     op.drop_table("channel_status")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entity")

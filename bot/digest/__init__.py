@@ -1,0 +1,1 @@
+"""The weekly leadership digest: what it says (content, metrics, calibration) and its delivery."""
