@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.clock import utcnow
 from bot.services import Services
 from storage.db import session_scope
 from storage.events import claim_event, release_event
@@ -43,7 +42,7 @@ def register(app: App, services: Services) -> None:
         try:
             # Its own short transaction: the claim must be visible to a concurrent retry at once.
             with session_scope(services.engine) as session:
-                fresh = claim_event(session=session, event_id=event_id, now=utcnow())
+                fresh = claim_event(session=session, event_id=event_id, now=services.clock())
         except SQLAlchemyError as exc:
             # Not recorded, so not processed: a non-2xx makes Slack deliver it again later.
             log.warning("could not claim event %s (%s); asking Slack to retry it", event_id, exc)

@@ -106,7 +106,7 @@ def known_plan(session: Session) -> dict[str, object]:
     alice = f.person(session, slack_id="UALICE", name="Alice")
     bob = f.person(session, slack_id="UBOB", name="Bob")
     coo = f.person(session, slack_id="UCOO", name="COO", is_leader=True)
-    cfo = f.person(session, slack_id="UCFO", name="CFO", is_leader=True)
+    f.person(session, slack_id="UCFO", name="CFO", is_leader=True)
     it = f.team(session, key="it", name="IT", channel_id="CDELIVERY", lead=alice)
     marketing = f.team(session, key="marketing", name="Marketing <!channel>", lead=bob)
     goal = f.objective(session, key="portal", title="Self-service portal", owner=coo)

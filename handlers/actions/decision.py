@@ -9,11 +9,11 @@ handlers/guard.py; a milestone whose poll is open already gets the link to it in
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.framing import (
     Asked,
     ask_for_framing,
@@ -34,14 +34,14 @@ def register(app: GuardedApp, services: Services) -> None:
     app.action(FramingIds.FRAME)(_pressed(services, _for_framing))
 
 
-def _for_milestone(session: Any, row_id: int, user: str, url: str | None) -> Asked:
+def _for_milestone(session: Any, row_id: int, user: str, url: str | None, now: datetime) -> Asked:
     return ask_for_milestone(
-        session, milestone_id=row_id, person=user, now=utcnow(), anonymous=None, response_url=url
+        session, milestone_id=row_id, person=user, now=now, anonymous=None, response_url=url
     )
 
 
-def _for_framing(session: Any, row_id: int, user: str, url: str | None) -> Asked:
-    return ask_for_framing(session, framing_id=row_id, person=user, now=utcnow(), response_url=url)
+def _for_framing(session: Any, row_id: int, user: str, url: str | None, now: datetime) -> Asked:
+    return ask_for_framing(session, framing_id=row_id, person=user, now=now, response_url=url)
 
 
 def _pressed(services: Services, ask: Callable[..., Asked]) -> Callable[..., None]:
@@ -50,7 +50,7 @@ def _pressed(services: Services, ask: Callable[..., Asked]) -> Callable[..., Non
         user, url = payload_str(body, "user", "id"), optional_str(body, "response_url")
         row_id = id_from(optional_str(action, "value"))
         with session_scope(services.engine) as session:
-            asked = ask(session, row_id, user, url)
+            asked = ask(session, row_id, user, url, services.clock())
         if asked.view is not None:
             services.slack.open_view(trigger_id=payload_str(body, "trigger_id"), view=asked.view)
         elif asked.open_poll_id is not None:

@@ -11,7 +11,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.dependencies.actions import check_may_decline, press
 from bot.dependencies.changes import dependency_id_from
 from bot.dependencies.messages import cant_make_it_view, form_message_view
@@ -44,7 +43,7 @@ def _press(services: Services, what: DependencyAction) -> Callable[..., None]:
             value=optional_str(action, "value"),
             message_ts=optional_str(body, "container", "message_ts"),
             action=what,
-            now=utcnow(),
+            now=services.clock(),
         )
 
     return press_button

@@ -12,7 +12,6 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.alerts import run_detection
-from bot.clock import utcnow
 from bot.decisions.knock_on import moves_us_view, reply, row_id_from, shift_later, still_on_track
 from bot.milestones.buttons import tell_presser
 from bot.services import Services
@@ -28,7 +27,7 @@ def register(app: GuardedApp, services: Services) -> None:
         ack()
         user = payload_str(body, "user", "id")
         knock_on_id = row_id_from(optional_str(action, "value"))
-        if still_on_track(services, knock_on_id=knock_on_id, user=user, now=utcnow()):
+        if still_on_track(services, knock_on_id=knock_on_id, user=user, now=services.clock()):
             tell_presser(
                 services,
                 user=user,
@@ -49,7 +48,7 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.action(FollowThroughIds.SHIFT_LATER)
     def shift_later_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        user, now = payload_str(body, "user", "id"), utcnow()
+        user, now = payload_str(body, "user", "id"), services.clock()
         decision_id = row_id_from(optional_str(action, "value"))
         shifted = shift_later(services, decision_id=decision_id, user=user, now=now)
         if shifted is None:

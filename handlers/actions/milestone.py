@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.alerts import run_detection
-from bot.clock import utcnow
 from bot.home import refresh_home
 from bot.milestones.buttons import (
     descope_view,
@@ -41,7 +40,7 @@ def register(app: GuardedApp, services: Services) -> None:
 def _mark_done(services: Services) -> Callable[..., None]:
     def mark_done_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        user, now = payload_str(body, "user", "id"), utcnow()
+        user, now = payload_str(body, "user", "id"), services.clock()
         milestone_id = milestone_id_from(optional_str(action, "value"))
         with session_scope(services.engine) as session:
             changed = mark_done(session, milestone_id=milestone_id, person=user, now=now)

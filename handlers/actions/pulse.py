@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.news import after_pulse_answer
 from bot.errors import UserError
 from bot.home import refresh_home
@@ -38,7 +37,7 @@ def register(app: GuardedApp, services: Services) -> None:
 def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None]:
     def answer(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        now = utcnow()
+        now = services.clock()
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
         # A UserError (not the owner, period over) is answered by handlers/guard.py.
         with session_scope(services.engine) as session:
@@ -79,7 +78,7 @@ def _open_details(services: Services) -> Callable[..., None]:
         user = payload_str(body, "user", "id")
         try:
             with session_scope(services.engine) as session:
-                view = details_view(session, pulse_id=pulse_id, person=user, now=utcnow())
+                view = details_view(session, pulse_id=pulse_id, person=user, now=services.clock())
         except UserError as exc:  # the loading modal is open: it says why, rather than a DM
             view = message_view(say_error(exc))
         services.slack.update_view(view_id=view_id, view=view)

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.links import MessageLinks
 from bot.reports import DigestWanted, kpi_answer, plan_answer
 from bot.services import Services
@@ -51,10 +50,10 @@ def register(app: GuardedApp, services: Services) -> None:
         # since, and the shared copy must say what is true now, as seen by the person sharing.
         with session_scope(services.engine) as session:
             if command == "kpi":
-                message = kpi_message(kpi_answer(session, text, utcnow()), asked)
+                message = kpi_message(kpi_answer(session, text, services.clock()), asked)
             else:
                 answer = plan_answer(
-                    session, text, user, utcnow(), links=MessageLinks(services.slack)
+                    session, text, user, services.clock(), links=MessageLinks(services.slack)
                 )
                 if isinstance(answer, DigestWanted):  # a digest answer carries no share button
                     raise BadPayload("share button value is not ours")

@@ -11,7 +11,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.voting import after_vote, cast_vote
 from bot.home import refresh_home
 from bot.services import Services
@@ -26,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.action(VOTE_ACTION)
     def vote(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        now = utcnow()
+        now = services.clock()
         user = payload_str(body, "user", "id")
         on_message = optional_str(body, "container", "type") == "message"
         cast = cast_vote(

@@ -11,7 +11,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.framing import ask_by_command, open_poll_answer
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -27,7 +26,9 @@ def register(app: GuardedApp, services: Services) -> None:
         user = payload_str(body, "user_id")
         text = " ".join(str(body.get("text") or "").split())
         with session_scope(services.engine) as session:
-            asked = ask_by_command(session, text=text, person=user, now=utcnow(), command=command)
+            asked = ask_by_command(
+                session, text=text, person=user, now=services.clock(), command=command
+            )
         if asked.view is None:
             assert asked.open_poll_id is not None
             ack(open_poll_answer(services, asked.open_poll_id))

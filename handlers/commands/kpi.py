@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.charts import send_kpi_chart
-from bot.clock import utcnow
 from bot.reports import KpiChartWanted, kpi_answer
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -26,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
         # A few indexed reads (see docs/BENCHMARKS.md): fast enough to answer in the ack itself,
         # which saves a response_url round trip and keeps the answer private to the asker.
         text = " ".join(str(body.get("text") or "").split())
-        now = utcnow()
+        now = services.clock()
         with session_scope(services.engine) as session:
             answer = kpi_answer(session, text, now)
             asked = Asked(

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.digest.content import build_digest
 from bot.links import MessageLinks
 from bot.reports import DigestWanted, plan_answer
@@ -26,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
     def plan(ack: Ack, body: dict[str, Any]) -> None:
         user = payload_str(body, "user_id")
         text = " ".join(str(body.get("text") or "").split())
-        now = utcnow()
+        now = services.clock()
         with session_scope(services.engine) as session:
             answer = plan_answer(session, text, user, now, links=MessageLinks(services.slack))
             if isinstance(answer, DigestWanted):

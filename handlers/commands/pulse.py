@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.pulses.answers import pulses_of
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
@@ -26,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
         ack()
         user, response_url = payload_str(body, "user_id"), payload_str(body, "response_url")
         words = str(body.get("text") or "").split()
-        now = utcnow()
+        now = services.clock()
         # A UserError (a bad date for `away`) is answered through the response_url by the guard.
         reply = _reply(services, command=command, user=user, words=words, now=now)
         services.slack.respond(response_url, text=reply["text"], blocks=reply["blocks"])

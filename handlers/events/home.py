@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.clock import utcnow
 from bot.home import publish_home
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -17,4 +16,4 @@ def register(app: GuardedApp, services: Services) -> None:
         # The same event fires for the Messages tab; only the Home tab has a view to publish.
         if event.get("tab", "home") != "home":
             return
-        publish_home(services, user_id=payload_str(event, "user"), now=utcnow())
+        publish_home(services, user_id=payload_str(event, "user"), now=services.clock())

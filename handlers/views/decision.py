@@ -11,7 +11,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.framing import after_submission, submit_framing
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -23,7 +22,7 @@ from templates.ids import FramingIds
 def register(app: GuardedApp, services: Services) -> None:
     @app.view(FramingIds.VIEW)
     def submit_framing_form(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user, now = payload_str(body, "user", "id"), utcnow()
+        user, now = payload_str(body, "user", "id"), services.clock()
         with session_scope(services.engine) as session:
             submitted = submit_framing(
                 session,

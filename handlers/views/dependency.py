@@ -10,7 +10,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.dependencies.actions import after_change, decline
 from bot.dependencies.changes import dependency_id_from
 from bot.dependencies.messages import dependency_id_in
@@ -26,7 +25,7 @@ from templates.ids import CantMakeItIds
 def register(app: GuardedApp, services: Services) -> None:
     @app.view(CantMakeItIds.VIEW)
     def submit_cant_make_it(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        now = utcnow()
+        now = services.clock()
         raw_id = dependency_id_in(view.get("private_metadata"))
         if raw_id is None:
             raise UserError(problem(DependencyProblem.FORM_OUT_OF_DATE, CantMakeItIds.REASON_BLOCK))

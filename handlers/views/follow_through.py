@@ -12,7 +12,6 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.alerts import run_detection
-from bot.clock import utcnow
 from bot.decisions.knock_on import after_answer, reply, submit_moves_us
 from bot.services import Services
 from handlers.guard import GuardedApp
@@ -24,7 +23,7 @@ from templates.ids import FollowThroughIds
 def register(app: GuardedApp, services: Services) -> None:
     @app.view(FollowThroughIds.MOVES_US_VIEW)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user, now = payload_str(body, "user", "id"), utcnow()
+        user, now = payload_str(body, "user", "id"), services.clock()
         with session_scope(services.engine) as session:
             knock_on_id = submit_moves_us(
                 session,

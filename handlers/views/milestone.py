@@ -13,7 +13,6 @@ from typing import Any
 from slack_bolt import Ack
 
 from bot.alerts import run_detection
-from bot.clock import utcnow
 from bot.home import refresh_home
 from bot.milestones.buttons import Submitted, submit_descope, submit_new_date, tell_presser
 from bot.services import Services
@@ -30,7 +29,7 @@ def register(app: GuardedApp, services: Services) -> None:
 
 def _submitted(services: Services, apply: Callable[..., Submitted]) -> Callable[..., None]:
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user, now = payload_str(body, "user", "id"), utcnow()
+        user, now = payload_str(body, "user", "id"), services.clock()
         with session_scope(services.engine) as session:
             done = apply(
                 session,

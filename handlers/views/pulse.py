@@ -10,7 +10,6 @@ from typing import Any
 
 from slack_bolt import Ack
 
-from bot.clock import utcnow
 from bot.decisions.news import after_pulse_answer
 from bot.dependencies.requests import refresh_requests
 from bot.home import refresh_home
@@ -26,7 +25,7 @@ from templates.ids import PulseDetailsIds
 def register(app: GuardedApp, services: Services) -> None:
     @app.view(PulseDetailsIds.VIEW)
     def submit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        now = utcnow()
+        now = services.clock()
         user = payload_str(body, "user", "id")
         metadata = view.get("private_metadata")
         pulse_id = pulse_id_from(metadata)
