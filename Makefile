@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) planpulse-demo.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) planpulse-demo.db demo-report .pytest_cache .mypy_cache .ruff_cache
 
 # Before the first release the initial migration is regenerated from the models whenever they change.
 migration: $(STAMP)

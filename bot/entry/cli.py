@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the example plan against the built-in Slack stand-in")
     demo.add_argument("--database", default="sqlite:///planpulse-demo.db", help="demo database URL")
+    demo.add_argument(
+        "--scenario",
+        default=None,
+        help="what the scripted people do (YAML; default: the example's, next to the plan)",
+    )
+    demo.add_argument(
+        "--report", default="demo-report", help="directory for the HTML report (index.html)"
+    )
     demo.set_defaults(handler=_lazy("bot.entry.demo", "demo_command"))
     return parser
 

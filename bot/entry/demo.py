@@ -1,7 +1,8 @@
-"""`planpulse demo`: the example plan in a fresh SQLite file, its health, then the live bot at work.
+"""`planpulse demo`: the example plan in a fresh SQLite file, its health, then a simulated quarter.
 
-The live part (bot/entry/demo_live.py) runs the real server against the Slack stand-in; everything
-stays on loopback and is over in a few seconds.
+The quarter (bot/entry/quarter/) runs the real server against the Slack stand-in, with scripted people
+(the scenario file next to the example plan); everything stays on loopback, it prints the
+timeline week by week and writes an HTML report.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ DUE_SOON_DAYS = 14
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    from bot.entry.quarter.scenario import DEFAULT_SCENARIO, load_scenario
+
+    scenario_path = Path(args.scenario) if getattr(args, "scenario", None) else DEFAULT_SCENARIO
+    scenario = load_scenario(scenario_path)  # a bad file stops the demo before anything runs
     now = utcnow()
     today = plan_today(now, EXAMPLE_TIMEZONE)
     engine = fresh_sqlite(args.database)
@@ -42,8 +47,8 @@ def demo_command(args: argparse.Namespace) -> int:
         with _log_only_trouble(unless=getattr(args, "verbose", False)):
             print_imported(import_example(engine, today, now=now), args.database)
             print_summary(engine, now)
-            sys.stdout.flush()  # shown while the live part starts
-            print_live(engine, args.database, now)
+            sys.stdout.flush()  # shown while the quarter runs
+            print_quarter(engine, args, scenario, scenario_path, now)
     finally:
         engine.dispose()
     return 0
@@ -231,7 +236,20 @@ def print_summary(engine: Engine, now: datetime) -> None:
     sys.stdout.write(render_text("text/demo_summary.txt.j2", **summary_context(engine, now)))
 
 
-def print_live(engine: Engine, database_url: str, now: datetime) -> None:
-    from bot.entry.demo_live import run_live  # the server stack, only once the import has worked
+def print_quarter(
+    engine: Engine, args: argparse.Namespace, scenario: Any, scenario_path: Path, now: datetime
+) -> None:
+    # The server stack and matplotlib are loaded only once the import has worked.
+    from bot.entry.quarter.run import check_scenario, run_quarter
 
-    sys.stdout.write(render_text("text/demo_live.txt.j2", **run_live(engine, database_url, now)))
+    check_scenario(engine, scenario, scenario_path)
+    result = run_quarter(
+        engine,
+        args.database,
+        scenario,
+        scenario_label=scenario_path.name,
+        start=now,
+        report_dir=Path(getattr(args, "report", "demo-report")),
+        progress=sys.stderr.isatty(),
+    )
+    sys.stdout.write(result.text)

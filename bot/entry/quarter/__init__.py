@@ -1,0 +1,1 @@
+"""`planpulse demo`'s simulated quarter: the live bot, scripted people, the timeline and the report."""
