@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal, overload
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -274,6 +274,12 @@ class Milestone(SQLModel, table=True):
     status: str = MilestoneStatus.OPEN
     completed_at: datetime | None = utc_column()
     scope_note: str | None = None  # what was cut when a decision descoped it
+    # The tracker work that delivers it, as canonical link texts (bot/planfile/schema.py).
+    # A server default, so rows written without it (bulk loads, COPY) hold no links rather than NULL.
+    work: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
     archived: bool = False
 
 

@@ -218,6 +218,8 @@ class _Writer:
         return {}
 
     def _created_audit(self, kind: str, key: str, fields: Fields) -> Fields:
+        if kind == "milestone" and not fields.get("work"):
+            fields = {name: value for name, value in fields.items() if name != "work"}
         original = self.changes.file.original_dues.get(key) if kind == "milestone" else None
         return {**fields, "original_due": original} if original is not None else fields
 
@@ -300,6 +302,7 @@ class _Writer:
             "initiative_id": self.key_id("initiative", f["initiative"]),
             "title": f["title"],
             "due": f["due"],
+            "work": list(f.get("work") or ()),
             "archived": False,
         }
         if "status" in f:

@@ -82,6 +82,15 @@ class PlanProblemCode(ProblemCode):
     KPI_RED_BELOW_AMBER = "plan.kpi_red_below_amber"
     NOT_A_FLAG = "plan.not_a_flag"  # given
     POLL_QUORUM_OVER_LEADERS = "plan.poll_quorum_over_leaders"  # quorum, leaders
+    # A milestone's linked work (`work:`)
+    WORK_ONE_TRACKER = "plan.work_one_tracker"
+    WORK_ONE_SELECTOR = "plan.work_one_selector"  # tracker, choices
+    WORK_NOT_A_REPOSITORY = "plan.work_not_a_repository"  # given
+    WORK_NOT_A_PROJECT = "plan.work_not_a_project"  # given
+    WORK_NOT_AN_EPIC = "plan.work_not_an_epic"  # given
+    WORK_EPIC_OUTSIDE_PROJECT = "plan.work_epic_outside_project"  # epic, project
+    WORK_NAME_HAS_SEMICOLON = "plan.work_name_has_semicolon"  # given
+    WORK_NOT_A_LINK = "plan.work_not_a_link"  # given
     # Across items
     DUPLICATE_KEY = "plan.duplicate_key"
     UNKNOWN_REFERENCE = "plan.unknown_reference"

@@ -187,6 +187,99 @@ class ObjectiveSpec(Item):
     kpis: ListOf[KpiSpec] = []
 
 
+_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+_PROJECT = re.compile(r"[A-Z][A-Z0-9_]{0,9}")
+_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,9}-[1-9][0-9]*")
+WORK_SELECTORS = {"github": ("milestone", "label"), "jira": ("epic", "label")}
+
+
+def _repository(value: str) -> str:
+    if not _REPOSITORY.fullmatch(value):
+        raise PlanValueError(Code.WORK_NOT_A_REPOSITORY, given=value)
+    return value
+
+
+def _project(value: str) -> str:
+    if not _PROJECT.fullmatch(value):
+        raise PlanValueError(Code.WORK_NOT_A_PROJECT, given=value)
+    return value
+
+
+def _issue_key(value: str) -> str:
+    if not _ISSUE_KEY.fullmatch(value):
+        raise PlanValueError(Code.WORK_NOT_AN_EPIC, given=value)
+    return value
+
+
+def _work_name(value: str) -> str:
+    if ";" in value:
+        raise PlanValueError(Code.WORK_NAME_HAS_SEMICOLON, given=value)
+    return value
+
+
+WorkName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_work_name)]
+
+
+class WorkLinkSpec(Item):
+    """Tracker work that delivers a milestone: a GitHub milestone or label, a Jira epic or label.
+
+    Stored and written to spreadsheet cells as its `canonical` text, e.g.
+    `github:harbor/claims-app milestone=Pilot` (links in one cell are separated by `;`).
+    """
+
+    github: Annotated[str, AfterValidator(_repository)] | None = None
+    jira: Annotated[str, AfterValidator(_project)] | None = None
+    milestone: WorkName | None = None
+    label: WorkName | None = None
+    epic: Annotated[str, AfterValidator(_issue_key)] | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> WorkLinkSpec:
+        if (self.github is None) == (self.jira is None):
+            raise PlanValueError(Code.WORK_ONE_TRACKER)
+        tracker = "github" if self.github is not None else "jira"
+        given = [name for name in ("milestone", "label", "epic") if getattr(self, name) is not None]
+        if len(given) != 1 or given[0] not in WORK_SELECTORS[tracker]:
+            raise PlanValueError(
+                Code.WORK_ONE_SELECTOR, tracker=tracker, choices=WORK_SELECTORS[tracker]
+            )
+        if (
+            self.epic is not None
+            and self.jira is not None
+            and not self.epic.startswith(f"{self.jira}-")
+        ):
+            raise PlanValueError(Code.WORK_EPIC_OUTSIDE_PROJECT, epic=self.epic, project=self.jira)
+        return self
+
+    @property
+    def canonical(self) -> str:
+        tracker, project = ("github", self.github) if self.github else ("jira", self.jira)
+        selector = next(n for n in ("milestone", "label", "epic") if getattr(self, n) is not None)
+        return f"{tracker}:{project} {selector}={getattr(self, selector)}"
+
+
+def parse_work_link(text: str) -> dict[str, str]:
+    """A link's canonical text (a spreadsheet cell's, or written so in YAML) as its mapping."""
+    head, _, tail = text.strip().partition(" ")
+    tracker, _, project = head.partition(":")
+    selector, _, name = tail.strip().partition("=")
+    if tracker not in WORK_SELECTORS or not project or not selector.strip() or not name.strip():
+        raise PlanValueError(Code.WORK_NOT_A_LINK, given=text)
+    return {tracker: project, selector.strip(): name.strip()}
+
+
+def work_link_text(link: dict[str, str]) -> str:
+    """The canonical text of a link mapping as the export writes it (the reverse of the above)."""
+    return WorkLinkSpec.model_validate(link).canonical
+
+
+def _link_text(value: object) -> object:
+    return parse_work_link(value) if isinstance(value, str) else value
+
+
+WorkLink = Annotated[WorkLinkSpec, BeforeValidator(_link_text)]
+
+
 class MilestoneSpec(Item):
     key: Key
     title: Text
@@ -197,6 +290,7 @@ class MilestoneSpec(Item):
     # only when the milestone is created (an export carried into a fresh database); a stored
     # milestone keeps its own, whatever the file says.
     original_due: PlanDate | None = None
+    work: ListOf[WorkLink] = []  # the tracker work that delivers it
 
 
 class DependencySpec(Item):

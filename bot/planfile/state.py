@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from bot.planfile.schema import EMAIL, PlanFile
+from bot.planfile.schema import EMAIL, PlanFile, parse_work_link
 from storage.models import DEFAULT_DIGEST, DigestTo
 from storage.plan import PlanRows
 
@@ -115,7 +115,12 @@ def state_from_plan(plan: PlanFile, people: People) -> PlanState:
             fields["status"] = initiative.status
         items["initiative"][initiative.key] = fields
         for milestone in initiative.milestones:
-            fields = {"initiative": initiative.key, "title": milestone.title, "due": milestone.due}
+            fields = {
+                "initiative": initiative.key,
+                "title": milestone.title,
+                "due": milestone.due,
+                "work": tuple(link.canonical for link in milestone.work),
+            }
             if milestone.status is not None:
                 fields["status"] = milestone.status
             items["milestone"][milestone.key] = fields
@@ -238,6 +243,7 @@ def state_from_rows(rows: PlanRows, people: People) -> PlanState:
                 "initiative": keys["initiative"][row["initiative_id"]],
                 "title": row["title"],
                 "due": row["due"],
+                "work": tuple(row["work"] or ()),
                 "status": row["status"],
             },
         )
@@ -367,6 +373,8 @@ def document_from_state(state: PlanState) -> dict[str, Any]:
                 del item[KEPT_WHEN_ABSENT[kind]]
             if kind == "milestone" and key in state.original_dues:
                 item = _after(item, "due", "original_due", state.original_dues[key])
+            if kind == "milestone":
+                item["work"] = [parse_work_link(link) for link in item.get("work") or ()] or None
             children[fields["initiative"]][plural].append(_without_none(item))
     initiatives = []
     for key, fields in live["initiative"].items():

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.planfile.problems import Path
 from bot.planfile.problems import PlanProblemCode as Code
+from bot.planfile.schema import work_link_text
 from bot.problems import Problem, problem
 
 
@@ -19,6 +20,9 @@ class SheetSpec:
     required_columns: tuple[str, ...]
     optional_sheet: bool = False
     list_columns: tuple[str, ...] = ()
+    # Cells of work links (`github:owner/name label=pilot`): `;` or a new line between them,
+    # since a label may hold a comma.
+    link_columns: tuple[str, ...] = ()
     parent: tuple[str, str] | None = None  # (column naming the parent, the parent's sheet)
 
 
@@ -61,9 +65,10 @@ SHEETS: tuple[SheetSpec, ...] = (
     ),
     SheetSpec(
         "milestones",
-        ("key", "initiative", "title", "due", "original_due", "status"),
+        ("key", "initiative", "title", "due", "original_due", "status", "work"),
         ("key", "initiative"),
         parent=("initiative", "initiatives"),
+        link_columns=("work",),
     ),
     SheetSpec(
         "dependencies",
@@ -115,6 +120,7 @@ SETTINGS_FIELDS = (
 )
 
 _LIST_SEPARATORS = re.compile(r"[,;\n]")
+_LINK_SEPARATORS = re.compile(r"[;\n]")
 
 
 @dataclass
@@ -233,6 +239,10 @@ def _records(
             if name in spec.list_columns:
                 value = [
                     part.strip() for part in _LIST_SEPARATORS.split(str(value)) if part.strip()
+                ]
+            elif name in spec.link_columns:
+                value = [
+                    part.strip() for part in _LINK_SEPARATORS.split(str(value)) if part.strip()
                 ]
             record[name] = value
         if record:
@@ -373,5 +383,7 @@ def _row(
         value = values.get(column)
         if column in spec.list_columns:
             value = ", ".join(value) if value else None
+        elif column in spec.link_columns:
+            value = "; ".join(work_link_text(link) for link in value) if value else None
         row.append(value)
     tables[sheet].append(row)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 08:39:14.204656
+Create Date: 2026-12-03 09:25:30.489061
 """
 
 from collections.abc import Sequence
@@ -300,6 +300,7 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("completed_at", storage.types.UTCDateTime(), nullable=True),
         sa.Column("scope_note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("work", sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["initiative_id"],
