@@ -64,6 +64,10 @@ class Settings(LoggingSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # The secrets of the trackers' webhooks (POST /webhooks/github, /webhooks/jira); a tracker
+    # whose secret is unset is refused there.
+    github_webhook_secret: SecretStr | None = None
+    jira_webhook_secret: SecretStr | None = None
     database_url: str = "sqlite:///planpulse.db"
 
     kpi_command: str = "/kpi"

@@ -646,6 +646,44 @@ class DigestDelivery(SQLModel, table=True):
     error: str | None = None
 
 
+class WebhookDelivery(SQLModel, table=True):
+    """A tracker's webhook delivery already applied: GitHub and Jira redeliver, by the same ID."""
+
+    __tablename__ = "webhook_delivery"
+
+    source: str = Field(primary_key=True, max_length=10)  # github | jira
+    delivery_id: str = Field(primary_key=True, max_length=100)
+    received_at: datetime = utc_column(nullable=False)
+
+
+class WorkItem(SQLModel, table=True):
+    """An issue or pull request of a tracker that a milestone's `work` links, as its webhooks told.
+
+    Only work the plan links is stored. `updated_at` is the tracker's own: an older update
+    arriving after a newer one does not overwrite it.
+    """
+
+    __tablename__ = "work_item"
+    __table_args__ = (
+        UniqueConstraint("tracker", "project", "ref", name="uq_work_item_tracker_project_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracker: str = Field(max_length=10)  # github | jira
+    project: str = Field(max_length=200, index=True)  # owner/name, or a Jira project key
+    ref: str = Field(max_length=60)  # the issue or pull request number, or the Jira key
+    kind: str = Field(max_length=20)  # issue | pull_request
+    title: str = ""
+    url: str | None = None
+    closed: bool = False
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    milestone: str | None = None  # GitHub: its milestone's title
+    epic: str | None = None  # Jira: its parent's key
+    assignee: str | None = None
+    closed_at: datetime | None = utc_column()
+    updated_at: datetime = utc_column(nullable=False)
+
+
 class JobRun(SQLModel, table=True):
     """A periodic job claimed for one period (e.g. the daily directory sync): one run per period."""
 

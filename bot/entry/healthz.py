@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -44,6 +44,9 @@ def healthz_endpoint(
     return healthz
 
 
-def health_app(engine: Engine, socket: SlackConnection) -> Starlette:
-    """The whole HTTP surface in Socket Mode, where Slack's requests come over the socket."""
-    return Starlette(routes=[Route("/healthz", healthz_endpoint(engine, socket), methods=["GET"])])
+def health_app(engine: Engine, socket: SlackConnection, routes: Sequence[Route] = ()) -> Starlette:
+    """The whole HTTP surface in Socket Mode, where Slack's requests come over the socket: the
+    health check, and the trackers' webhooks (`routes`), which cannot."""
+    return Starlette(
+        routes=[Route("/healthz", healthz_endpoint(engine, socket), methods=["GET"]), *routes]
+    )

@@ -1,7 +1,8 @@
 """`planpulse serve`: the bot in HTTP mode (Starlette under uvicorn) or Socket Mode, plus the scheduler.
 
 HTTP mode: `POST /slack/events` takes commands, interactivity and events (one Request URL);
-`GET /healthz` answers 200 only while the database answers. Socket Mode serves `GET /healthz` alone
+`GET /healthz` answers 200 only while the database answers; `POST /webhooks/github` and
+`POST /webhooks/jira` take the trackers' signed deliveries (bot/entry/webhooks.py). Socket Mode serves `GET /healthz` alone
 on the same port, 200 only while the database answers and the socket is connected. Bolt's dispatch
 is synchronous, so it runs in the thread pool and never blocks the event loop. SIGTERM stops taking
 requests, lets those in flight finish (uvicorn's graceful shutdown, then the listener threads), and
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from bot.clock import utcnow
 from bot.entry.app import LISTENER_THREADS, create_app
 from bot.entry.healthz import health_app, healthz_endpoint
+from bot.entry.webhooks import webhook_routes
 from bot.errors import ConfigurationError
 from bot.problems import ProblemCode, problem
 from bot.services import Services
@@ -83,6 +85,7 @@ def build_asgi_app(services: Services, *, bolt_app: App | None = None) -> Starle
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz_endpoint(services.engine), methods=["GET"]),
+            *webhook_routes(services),
         ]
     )
 
@@ -282,7 +285,9 @@ def _run_socket_mode(bolt: App, services: Services, *, host: str, port: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # Slack needs no HTTP in Socket Mode, but an orchestrator still probes the process.
-    health = _HealthServer(health_app(services.engine, handler.client), host=host, port=port)
+    health = _HealthServer(
+        health_app(services.engine, handler.client, webhook_routes(services)), host=host, port=port
+    )
     try:
         handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("PlanPulse connected in Socket Mode; GET /healthz on %s:%d", host, port)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 09:25:30.489061
+Create Date: 2026-12-03 09:30:43.149107
 """
 
 from collections.abc import Sequence
@@ -144,6 +144,35 @@ def upgrade() -> None:
         sa.Column("received_at", storage.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
     )
+    op.create_table(
+        "webhook_delivery",
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("delivery_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("received_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("source", "delivery_id"),
+    )
+    op.create_table(
+        "work_item",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("tracker", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("project", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.Column("labels", sa.JSON(), nullable=False),
+        sa.Column("milestone", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("epic", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("assignee", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("closed_at", storage.types.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("tracker", "project", "ref", name="uq_work_item_tracker_project_ref"),
+    )
+    with op.batch_alter_table("work_item", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_work_item_project"), ["project"], unique=False)
+
     op.create_table(
         "objective",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -780,6 +809,11 @@ def downgrade() -> None:
     op.drop_table("initiative")
     op.drop_table("team")
     op.drop_table("objective")
+    with op.batch_alter_table("work_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_work_item_project"))
+
+    op.drop_table("work_item")
+    op.drop_table("webhook_delivery")
     op.drop_table("processed_event")
     op.drop_table("plan_settings")
     op.drop_table("person")

@@ -1,0 +1,1 @@
+"""Delivery signals: tracker work (GitHub, Jira) linked to milestones, told by the trackers' webhooks."""
