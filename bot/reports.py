@@ -13,6 +13,8 @@ from sqlmodel import Session
 from bot.health import initiative_health, milestone_missed, plan_today
 from bot.kpis import Health, expected_value, kpi_health, reading_age_days, sparkline
 from bot.links import MessageLinks
+from bot.work.burnup import Burnup
+from bot.work.progress import milestone_burnups
 from storage import reports as q
 from storage.models import Alert, DecisionOption, Initiative, Kpi, Milestone, Objective, Person
 from storage.page import Page
@@ -139,6 +141,7 @@ class MilestoneLine:
     status: str
     missed: bool
     scope_note: str | None
+    work: Burnup | None = None  # the tracker work its links take in
 
 
 @dataclass
@@ -328,7 +331,9 @@ def kpi_line(kpi: Kpi, readings: list[q.Reading], day: date) -> KpiLine:
     )
 
 
-def _milestone_line(milestone: Milestone, now: datetime, tz: str) -> MilestoneLine:
+def _milestone_line(
+    milestone: Milestone, now: datetime, tz: str, work: Burnup | None = None
+) -> MilestoneLine:
     return MilestoneLine(
         key=milestone.key,
         title=milestone.title,
@@ -337,6 +342,7 @@ def _milestone_line(milestone: Milestone, now: datetime, tz: str) -> MilestoneLi
         status=milestone.status,
         missed=milestone_missed(milestone, now, tz),
         scope_note=milestone.scope_note,
+        work=work,
     )
 
 
@@ -456,6 +462,7 @@ def kpi_answer(session: Session, query: str, now: datetime) -> KpiAnswer:
 def initiative_card(session: Session, initiative: Initiative, now: datetime) -> InitiativeCard:
     tz, day = plan_day(session, now)
     data = q.initiative_card(session=session, initiative=initiative, history=SPARK_HISTORY)
+    work = milestone_burnups(session, data.milestones, now, day)
     return InitiativeCard(
         key=initiative.key,
         title=initiative.title,
@@ -467,7 +474,7 @@ def initiative_card(session: Session, initiative: Initiative, now: datetime) -> 
         objective_title=data.objective.title if data.objective else None,
         health=health_of(data.health, now, tz, day),
         pulse=data.health.last_pulse,
-        milestones=[_milestone_line(m, now, tz) for m in data.milestones],
+        milestones=[_milestone_line(m, now, tz, work.get(m.id or 0)) for m in data.milestones],
         dependencies=[_dependency_line(row) for row in data.dependencies],
         kpis=[kpi_line(k, readings, day) for k, readings in data.health.kpis],
     )
@@ -479,6 +486,8 @@ def my_initiatives(session: Session, person: Person | None, now: datetime) -> My
     tz, day = plan_day(session, now)
     page = q.initiatives_owned_by(session=session, person_id=person.id, limit=LIST_LIMIT)
     inputs = q.health_inputs(session=session, initiative_ids=[i.id or 0 for i in page.rows])
+    nexts = [h.earliest_open_milestone for h in inputs.values() if h.earliest_open_milestone]
+    work = milestone_burnups(session, nexts, now, day)
     summaries = []
     for initiative in page.rows:
         health = inputs[initiative.id or 0]
@@ -488,7 +497,9 @@ def my_initiatives(session: Session, person: Person | None, now: datetime) -> My
                 key=initiative.key,
                 title=initiative.title,
                 health=health_of(health, now, tz, day),
-                next_milestone=_milestone_line(first_open, now, tz) if first_open else None,
+                next_milestone=_milestone_line(first_open, now, tz, work.get(first_open.id or 0))
+                if first_open
+                else None,
             )
         )
     return MyInitiatives(in_plan=True, initiatives=summaries, total=page.total)

@@ -9,9 +9,19 @@ from slack_sdk.models.blocks import Block
 
 from bot.pulses import messages
 from bot.pulses.followup import MAX_ESCALATIONS_PER_MESSAGE
+from bot.work.burnup import Burnup, LinkView
 
 NOW = datetime(2027, 1, 4, 14, tzinfo=UTC)
 NASTY = "<!channel> R&D *launch* <https://evil.example|click> " + "x" * 400
+WORK = Burnup(
+    closed=12,
+    total=30,
+    last_change=NOW,
+    closed_lately=4,
+    forecast=NOW.date(),
+    quiet_days=None,
+    links=(LinkView(NASTY, "https://github.com/h/a/issues?q=label%3A%22x%22"),) * 3,
+)
 
 
 def check(blocks: list[dict], text: str) -> None:
@@ -51,6 +61,8 @@ def section(n: int, *, answer: bool = False, closed: bool = False) -> dict:
         }
         if answer
         else None,
+        # Linked tracker work at its longest: five milestones, each with three links.
+        "work": [{"title": NASTY, "w": WORK}] * 5,
     }
 
 

@@ -19,7 +19,9 @@ from sqlmodel import Session
 
 from bot.health import plan_today
 from bot.kpis import Health, kpi_health, reading_overdue, shortfall_percent
+from bot.work.progress import milestone_burnups
 from storage import detection as queries
+from storage import work as work_queries
 from storage.models import Direction, PulseStatus
 from storage.people import admins, leaders
 from storage.plan import plan_settings
@@ -193,6 +195,8 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
         reasons.setdefault(milestone_id, []).append(
             {"why": "pulse", "status": worried[initiative_id]}
         )
+    for milestone_id, reason in _work_reasons(session, plan).items():
+        reasons.setdefault(milestone_id, []).append(reason)
     missing = [m for m in reasons if m not in rows]
     rows.update(
         (int(r["milestone_id"]), r)
@@ -212,6 +216,35 @@ def _milestones_at_risk(session: Session, plan: _Plan) -> set[int]:
             _team_channel(row, plan),
         )
     return at_risk
+
+
+def _work_reasons(session: Session, plan: _Plan) -> dict[int, dict[str, Any]]:
+    """Milestones whose linked work says they will be late, or whose open work has gone quiet."""
+    milestones = [
+        m for m in work_queries.open_linked_milestones(session=session) if m.due >= plan.today
+    ]
+    burnups = milestone_burnups(session, milestones, plan.now, plan.today)
+    found: dict[int, dict[str, Any]] = {}
+    for milestone in milestones:
+        burn = burnups.get(milestone.id or 0)
+        if burn is None or not burn.total:
+            continue
+        numbers = {"closed": burn.closed, "total": burn.total}
+        late = burn.days_late(milestone.due)
+        if late:
+            found[milestone.id or 0] = {
+                "why": "work_late",
+                **numbers,
+                "forecast": burn.forecast,
+                "days_late": late,
+            }
+        elif burn.quiet_days is not None:
+            found[milestone.id or 0] = {
+                "why": "work_quiet",
+                **numbers,
+                "quiet_days": burn.quiet_days,
+            }
+    return found
 
 
 # --- dependencies -------------------------------------------------------------------------------
@@ -334,8 +367,13 @@ def _confidence_mismatches(
     why: dict[int, list[dict[str, Any]]] = {}
     for finding in plan.found:
         if finding.kind in (AlertKinds.MILESTONE_MISSED, AlertKinds.MILESTONE_AT_RISK):
-            why.setdefault(_initiative_of(finding), []).append(
-                {"why": finding.kind, "title": finding.found["title"]}
+            reasons = why.setdefault(_initiative_of(finding), [])
+            reasons.append({"why": finding.kind, "title": finding.found["title"]})
+            # The tracker's work saying late is a cause of its own: the lead sees the numbers.
+            reasons.extend(
+                {**r, "title": finding.found["title"]}
+                for r in finding.found.get("reasons", ())
+                if r.get("why") == "work_late"
             )
     kpi_names = {
         f.found["kpi_id"]: f.found["name"] for f in plan.found if f.kind == AlertKinds.KPI_OFF_TRACK

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import TypeVar
 
+from bot.health import plan_today
 from bot.pulses import messages
 from bot.pulses.schedule import DueCalendar, Period, PromptTiming
 from bot.services import Services
@@ -26,11 +27,18 @@ from bot.slack.errors import (
     UserNotFound,
 )
 from bot.slack.gateway import MessageTag
+from bot.work.progress import initiative_work
 from storage import pulses as queries
 from storage.db import session_scope
 from storage.models import Initiative, Objective, Person, PulseRequest
 from storage.people import person_by_id
-from storage.plan import holidays, initiatives_by_ids, objectives_by_ids, plan_settings
+from storage.plan import (
+    holidays,
+    initiatives_by_ids,
+    objectives_by_ids,
+    plan_settings,
+    plan_timezone,
+)
 from templates.ids import MessageEvents
 
 log = logging.getLogger(__name__)
@@ -203,13 +211,20 @@ def _post_prompts(
         for chunk in _chunks(list(group), messages.MAX_PULSES_PER_MESSAGE):
             messages_to_send.append((context.owners[owner_id], list(chunk)))
 
+    with session_scope(services.engine) as session:
+        work = initiative_work(
+            session,
+            {p.initiative_id for p in pulses},
+            now,
+            plan_today(now, plan_timezone(session=session)),
+        )
     posted: list[queries.SentPrompt] = []
     unavailable_in_a_row = 0
     try:
         for index, (owner, chunk) in enumerate(messages_to_send):
             ids = [p.id for p in chunk if p.id is not None]
             sections = messages.new_prompt_sections(
-                chunk, context.initiatives, context.objectives, now
+                chunk, context.initiatives, context.objectives, now, work
             )
             rendered = messages.render_prompt(sections)
             try:

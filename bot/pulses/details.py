@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.errors import UserError
+from bot.health import plan_today
 from bot.problems import Problem, problem
 from bot.pulses.answers import answer_context, check_can_answer
 from bot.pulses.rules import (
@@ -25,10 +26,11 @@ from bot.pulses.rules import (
     parse_date,
     parse_number,
 )
+from bot.work.progress import milestone_burnups
 from storage import pulses as queries
 from storage.dependencies import open_dependencies_of
 from storage.models import DependencyState
-from storage.plan import latest_readings, linked_kpis, open_milestones
+from storage.plan import latest_readings, linked_kpis, open_milestones, plan_timezone
 from templates import Trusted, render_json
 from templates.ids import PulseDetailsIds as Ids
 
@@ -91,6 +93,9 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
     kpis = linked_kpis(session=session, initiative_id=initiative.id)
     readings = latest_readings(session=session, kpi_ids=[k.id for k in kpis if k.id])
     milestones = open_milestones(session=session, initiative_id=initiative.id)
+    work = milestone_burnups(
+        session, milestones, now, plan_today(now, plan_timezone(session=session))
+    )
     dependencies = open_dependencies_of(session=session, initiative_id=initiative.id)
     shown = dependencies[:MAX_DEPENDENCIES]
     current = queries.latest_answer(session=session, pulse_id=pulse_id)
@@ -126,6 +131,7 @@ def details_view(session: Session, *, pulse_id: int, person: str, now: datetime)
                     "title": milestone.title,
                     "due": milestone.due,
                     "expected_due": milestone.expected_due,
+                    "work": work.get(milestone.id or 0),
                 }
                 for milestone in milestones[:MAX_MILESTONES]
             ],

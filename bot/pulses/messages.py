@@ -9,6 +9,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.health import plan_today
+from bot.work.burnup import Burnup
+from bot.work.progress import initiative_work
 from storage import pulses as queries
 from storage.models import (
     Initiative,
@@ -18,7 +21,7 @@ from storage.models import (
     PulseRequest,
 )
 from storage.people import people_by_ids
-from storage.plan import initiatives_by_ids, objectives_by_ids
+from storage.plan import initiatives_by_ids, objectives_by_ids, plan_timezone
 from templates import render_json, render_mrkdwn
 from templates.ids import PulseIds
 
@@ -41,6 +44,7 @@ def _section(
     answer: PulseAnswer | None,
     answered_by: Person | None,
     now: datetime,
+    work: Sequence[tuple[str, Burnup]] = (),
 ) -> dict[str, Any]:
     shown_answer = None
     if answer is not None:
@@ -59,6 +63,7 @@ def _section(
         "ends": ends,
         "closed": ends is not None and ends <= now,
         "answer": shown_answer,
+        "work": [{"title": title, "w": burn} for title, burn in work],
     }
 
 
@@ -76,13 +81,16 @@ def new_prompt_sections(
     initiatives: Mapping[int, Initiative],
     objectives: Mapping[int, Objective],
     now: datetime,
+    work: Mapping[int, Sequence[tuple[str, Burnup]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Sections of a prompt about to be sent: nothing is answered yet."""
+    """Sections of a prompt about to be sent: nothing is answered yet. `work` is each
+    initiative's linked tracker work, shown so the owner answers with the numbers in front."""
     sections = []
     for pulse in pulses:
         initiative = initiatives[pulse.initiative_id]
         objective = objectives.get(initiative.objective_id) if initiative.objective_id else None
-        sections.append(_section(pulse, initiative, objective, None, None, now))
+        own = (work or {}).get(pulse.initiative_id, ())
+        sections.append(_section(pulse, initiative, objective, None, None, now, own))
     return sections
 
 
@@ -104,6 +112,9 @@ def prompt_message(
     )
     answers = queries.latest_answers(session=session, pulse_ids=ids)
     people = people_by_ids(session=session, person_ids=[a.answered_by_id for a in answers.values()])
+    work = initiative_work(
+        session, initiatives, now, plan_today(now, plan_timezone(session=session))
+    )
     sections = []
     for pulse in ordered:
         initiative = initiatives[pulse.initiative_id]
@@ -116,6 +127,7 @@ def prompt_message(
                 answer,
                 people.get(answer.answered_by_id) if answer and answer.answered_by_id else None,
                 now,
+                work.get(pulse.initiative_id, ()),
             )
         )
     rendered = render_prompt(sections)

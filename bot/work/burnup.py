@@ -7,6 +7,7 @@ open with no change for `QUIET_DAYS` days is quiet. Pure functions of items and 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -55,10 +56,16 @@ class Burnup:
         return (self.forecast - due).days
 
 
+_SITE = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+
+
 def _jira_site(items: Iterable[WorkItemLike]) -> str | None:
+    """The Jira site the items came from (only a plain https origin: it goes into a link)."""
     for item in items:
         if item.tracker == "jira" and item.url and "/browse/" in item.url:
-            return item.url.split("/browse/", 1)[0]
+            site = item.url.split("/browse/", 1)[0]
+            if _SITE.fullmatch(site):
+                return site
     return None
 
 

@@ -4,15 +4,13 @@ only work the plan links is kept."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlmodel import Session
 
 from bot.services import Services
-from bot.work.burnup import Burnup, burnup
 from bot.work.links import Link
 from bot.work.payloads import (
     GITHUB,
@@ -25,7 +23,6 @@ from bot.work.payloads import (
 )
 from storage import work as queries
 from storage.db import session_scope
-from storage.models import Milestone
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +113,3 @@ def receive(
             )
             return Receipt(200, Outcome.RENAMED)
         return Receipt(200, apply_update(session, parsed))
-
-
-def milestone_burnups(
-    session: Session, milestones: Sequence[Milestone], now: datetime, today: date
-) -> dict[int, Burnup]:
-    """The burn-up of each milestone that links work, from the stored items."""
-    links_of = {int(m.id or 0): [Link.parse(text) for text in m.work] for m in milestones if m.work}
-    projects = {
-        (link.tracker, link.project.lower() if link.tracker == GITHUB else link.project)
-        for links in links_of.values()
-        for link in links
-    }
-    items = queries.items_of_projects(session=session, projects=projects)
-    return {m: burnup(links, items, now, today) for m, links in links_of.items()}
