@@ -125,6 +125,15 @@ def _thread_messages(digest: Digest, max_sections: int, now: datetime) -> list[d
                 max_sections,
             )
         )
+    if digest.burnups:
+        messages.append(
+            _message(
+                "burnup",
+                _lines("burnup_line.txt.j2", ({"b": b} for b in digest.burnups)),
+                len(digest.burnups),
+                max_sections,
+            )
+        )
     messages.append(
         _message(
             "discipline",

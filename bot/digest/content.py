@@ -19,12 +19,16 @@ from bot.digest.metrics import Figure, Window, WindowFacts, discipline
 from bot.kpis import Health
 from bot.reports import KpiScorecard, health_of, kpi_scorecard
 from bot.timezones import local_date, plan_zone
+from bot.work.burnup import Burnup
+from bot.work.progress import milestone_burnups
 from storage import digest as q
 from storage.plan import plan_settings
 from storage.reports import health_inputs
+from storage.work import open_linked_milestones
 from templates.ids import AlertKinds
 
 WEEK = timedelta(weeks=1)
+BURNUP_WEEKS = 4
 HEALTH_ORDER = (Health.OFF_TRACK, Health.AT_RISK, Health.NO_DATA, Health.ON_TRACK)
 
 
@@ -41,6 +45,15 @@ class MilestoneProblem:
 
     facts: dict[str, Any]
     days: int  # days late for a missed one, days left for one at risk
+
+
+@dataclass(frozen=True)
+class WorkLine:
+    """A milestone due in the next weeks with linked work, and that work's burn-up."""
+
+    title: str
+    due: date
+    work: Burnup
 
 
 @dataclass
@@ -60,6 +73,7 @@ class Digest:
     discipline: list[Figure]
     drift: list[q.ObjectiveDrift]  # objectives the decisions moved
     calibration: Calibration
+    burnups: list[WorkLine]  # milestones due within BURNUP_WEEKS that link tracker work
 
     def health_counts(self) -> dict[Health, int]:
         counts = {health: 0 for health in HEALTH_ORDER}
@@ -142,4 +156,15 @@ def build_digest(session: Session, week_end: datetime) -> Digest:
         ),
         drift=[d for d in q.drift_by_objective(session=session) if d.days_delayed or d.descoped],
         calibration=calibrate(came_due, first_of_quarter, tz),
+        burnups=_burnups(session, week_end, today),
     )
+
+
+def _burnups(session: Session, now: datetime, today: date) -> list[WorkLine]:
+    horizon = today + timedelta(weeks=BURNUP_WEEKS)
+    due = sorted(
+        (m for m in open_linked_milestones(session=session) if today <= m.due <= horizon),
+        key=lambda m: (m.due, m.key),
+    )
+    burnups = milestone_burnups(session, due, now, today)
+    return [WorkLine(m.title, m.due, burnups[m.id or 0]) for m in due]
