@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote
 
 
 class ItemLike(Protocol):
@@ -57,9 +58,5 @@ class Link:
         """The tracker's own view of the linked work (GitHub's; a Jira site is not known here)."""
         if self.tracker != "github":
             return None
-        query = (
-            f"milestone:%22{self.name}%22"
-            if self.selector == "milestone"
-            else f"label:%22{self.name}%22"
-        )
-        return f"https://github.com/{self.project}/issues?q={query.replace(' ', '+')}"
+        query = quote(f'{self.selector}:"{self.name}"', safe="")
+        return f"https://github.com/{self.project}/issues?q={query}"
