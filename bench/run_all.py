@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_commands, bench_detection, bench_import, bench_pulses
+from bench import bench_commands, bench_detection, bench_import, bench_pulses, bench_webhooks
 
 
 def main() -> int:
     status = 0
-    for bench in (bench_import, bench_commands, bench_pulses, bench_detection):
+    for bench in (bench_import, bench_commands, bench_pulses, bench_detection, bench_webhooks):
         print(f"\n=== {bench.__name__} ===", flush=True)
         status = max(status, bench.main([]))
     return status
