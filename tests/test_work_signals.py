@@ -194,6 +194,13 @@ def test_an_on_track_pulse_against_a_late_forecast_is_a_mismatch_naming_the_work
     assert "work_late" in [r["why"] for r in alert.facts["reasons"]]
     dm = standin.messages(standin.dm_channel("UCIO"))
     assert any("the tracker's work for" in all_text(m.blocks) for m in dm)
+    with Session(services.engine) as session:  # the team closes the rest: the forecast is on time
+        for item in session.exec(select(WorkItem).where(WorkItem.closed.is_(False))):
+            item.closed, item.closed_at, item.updated_at = True, NOW, NOW
+            session.add(item)
+        session.commit()
+    run_detection(services, NOW + timedelta(minutes=5))
+    assert _open_alerts(services.engine, AlertKinds.CONFIDENCE_MISMATCH) == []
 
 
 def test_plan_shows_the_linked_work(bot, plan):
