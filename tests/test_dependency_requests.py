@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.dependencies.requests import CLAIM_LEASE, post_dependency_requests, request_tag
@@ -29,6 +31,12 @@ from tests.slack_harness import row_counts
 
 # Friday 2027-01-08, 10:00 in New York (the plan's timezone).
 FRIDAY = datetime(2027, 1, 8, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def services(services):
+    """A clock that stands still, so stamps are the explicit `now` however long a pass takes."""
+    return dataclasses.replace(services, clock=lambda: FRIDAY)
 
 
 def test_the_step_runs_after_the_directory_and_before_pulses():

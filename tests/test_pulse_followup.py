@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,16 @@ def answer(engine, pulse_id: int, at: datetime) -> None:
         row = session.get(PulseRequest, pulse_id)
         row.state, row.answered_at = PulseState.ANSWERED, at
         session.commit()
+
+
+@pytest.fixture
+def services(services):
+    """A clock that stands still: stamps are the explicit `now`, however long a fan-out takes.
+
+    A fan-out stamps its claims and sends `now` plus the time it has taken so far; on a loaded
+    machine that can pass a second, and the reminder boundaries below would move with it.
+    """
+    return dataclasses.replace(services, clock=lambda: SENT)
 
 
 @pytest.fixture
