@@ -87,6 +87,10 @@ class Settings(LoggingSettings):
     # before its decision poll opens with what is known.
     poll_framing_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 8
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    # Seconds after a request arrives at which it is acknowledged empty if its listener has not
+    # answered yet (the answer then goes through its response_url): under Slack's 3 s, with room
+    # for the network.
+    ack_deadline_seconds: Annotated[float, Field(gt=0, lt=3)] = 2.0
 
     @field_validator("database_url")
     @classmethod

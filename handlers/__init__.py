@@ -18,7 +18,7 @@ def register_all(app: App, services: Services) -> None:
     """
     # Imported here, not at module level: importing `handlers` must not pull in Bolt and the
     # whole core (the CLI's plan commands import nothing of Slack).
-    from handlers import errors, guard, middleware
+    from handlers import deadline, errors, guard, middleware
     from handlers.actions import decision as decision_actions
     from handlers.actions import dependency as dependency_actions
     from handlers.actions import follow_through as follow_through_actions
@@ -35,6 +35,7 @@ def register_all(app: App, services: Services) -> None:
     from handlers.views import milestone as milestone_views
     from handlers.views import pulse as pulse_views
 
+    deadline.register(app, services)  # first: the deadline counts from the request's arrival
     middleware.register(app, services)
     errors.register(app, services)
     listeners = guard.GuardedApp(app, services)

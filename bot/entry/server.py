@@ -16,8 +16,10 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -40,6 +42,7 @@ from bot.settings import Settings, load_settings
 from bot.slack.errors import InvalidAuth, SlackError
 from bot.slack.gateway import SlackGateway
 from bot.slack.signature import header_problem
+from handlers.deadline import RECEIVED_AT
 from handlers.envelope import Malformed, is_event, parse_body, read_envelope
 from storage.db import ensure_schema, make_engine
 from templates import render_mrkdwn
@@ -63,7 +66,10 @@ def build_asgi_app(services: Services, *, bolt_app: App | None = None) -> Starle
     secret = services.settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if secret is not None else None
 
+    budget = services.settings.ack_deadline_seconds
+
     async def slack_events(request: Request) -> Response:
+        received = time.monotonic()
         raw = await _read_body(request)
         if raw is None:
             return PlainTextResponse("request body too large", status_code=413)
@@ -77,7 +83,12 @@ def build_asgi_app(services: Services, *, bolt_app: App | None = None) -> Starle
             return PlainTextResponse("invalid request", status_code=401)
         # Parsing up to a MiB of JSON is work for the thread pool, like Bolt's dispatch.
         bolt_response = await run_in_threadpool(
-            _answer_signed, bolt, raw, dict(request.headers.items()), request.url.query
+            _answer_signed,
+            bolt,
+            raw,
+            dict(request.headers.items()),
+            request.url.query,
+            Arrival(received, budget),
         )
         return to_starlette_response(bolt_response)
 
@@ -104,7 +115,20 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(received)
 
 
-def _answer_signed(bolt: App, raw: bytes, headers: dict[str, str], query: str) -> BoltResponse:
+@dataclass(frozen=True)
+class Arrival:
+    """When a request reached the server (`time.monotonic()`), and its ack deadline after that."""
+
+    at: float
+    budget: float
+
+    def overdue(self) -> bool:
+        return time.monotonic() - self.at >= self.budget
+
+
+def _answer_signed(
+    bolt: App, raw: bytes, headers: dict[str, str], query: str, arrival: Arrival
+) -> BoltResponse:
     """Bolt's answer to a request Slack signed, never a 5xx or a 404: a polite 2xx, or a 400."""
     content_type = headers.get("content-type")
     try:
@@ -114,8 +138,13 @@ def _answer_signed(bolt: App, raw: bytes, headers: dict[str, str], query: str) -
         return _malformed_answer(raw, content_type)
     del raw  # a body of up to a MiB is held as text and parsed; not a third time as bytes
     kind = "event" if is_event(body) else "request"
+    if "command" in body and arrival.overdue():
+        # It waited its whole budget for a thread: the replica is saturated. Doing the work now
+        # would answer too late and delay the requests behind it; say so at once instead.
+        log.warning("shed a %s command that waited past its ack deadline", body.get("command"))
+        return BoltResponse(status=200, body=render_mrkdwn("blocks/errors/busy.txt.j2"))
     try:
-        bolt_request = _bolt_request(text, body, headers, query)
+        bolt_request = _bolt_request(text, body, headers, query, arrival)
         response = bolt.dispatch(bolt_request)
     except Exception:
         # Bolt's own request parsing or error path raising: a bug of ours or Bolt's (the
@@ -147,7 +176,7 @@ def _malformed_answer(raw: bytes, content_type: str | None) -> BoltResponse:
 
 
 def _bolt_request(
-    text: str, body: dict[str, Any], headers: dict[str, str], query: str
+    text: str, body: dict[str, Any], headers: dict[str, str], query: str, arrival: Arrival
 ) -> BoltRequest:
     """The request for Bolt, with the body already parsed here rather than parsed again by Bolt.
 
@@ -160,6 +189,7 @@ def _bolt_request(
     bolt_request.raw_body = text  # what Bolt's own signature check verifies, again
     bolt_request.body = body
     bolt_request.context = build_context(BoltContext(), body)
+    bolt_request.context[RECEIVED_AT] = arrival.at
     return bolt_request
 
 

@@ -13,6 +13,7 @@ from slack_bolt import Ack
 
 from bot.decisions.framing import ask_by_command, open_poll_answer
 from bot.services import Services
+from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 from storage.db import session_scope
@@ -31,7 +32,9 @@ def register(app: GuardedApp, services: Services) -> None:
             )
         if asked.view is None:
             assert asked.open_poll_id is not None
-            ack(open_poll_answer(services, asked.open_poll_id))
+            ack_or_respond(
+                ack, open_poll_answer(services, asked.open_poll_id), services=services, body=body
+            )
             return
         ack()
         services.slack.open_view(trigger_id=payload_str(body, "trigger_id"), view=asked.view)

@@ -10,6 +10,7 @@ from slack_bolt import Ack
 from bot.charts import send_kpi_chart
 from bot.reports import KpiChartWanted, kpi_answer
 from bot.services import Services
+from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 from storage.db import session_scope
@@ -36,7 +37,7 @@ def register(app: GuardedApp, services: Services) -> None:
             )
             message = None if isinstance(answer, KpiChartWanted) else kpi_message(answer, asked)
         if message is not None:
-            ack(message)
+            ack_or_respond(ack, message, services=services, body=body)
             return
         assert isinstance(answer, KpiChartWanted)
         ack()  # drawing takes a few hundred milliseconds: Slack must have its ack first

@@ -11,6 +11,7 @@ from bot.digest.content import build_digest
 from bot.links import MessageLinks
 from bot.reports import DigestWanted, plan_answer
 from bot.services import Services
+from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
 from handlers.payload import payload_str
 from storage.db import session_scope
@@ -41,7 +42,7 @@ def register(app: GuardedApp, services: Services) -> None:
                     ),
                 )
         if message is not None:
-            ack(message)
+            ack_or_respond(ack, message, services=services, body=body)
             return
         ack()
         with session_scope(services.engine) as session:
