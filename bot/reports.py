@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -16,7 +17,7 @@ from bot.links import MessageLinks
 from bot.work.burnup import Burnup
 from bot.work.progress import milestone_burnups
 from storage import reports as q
-from storage.models import Alert, DecisionOption, Initiative, Kpi, Milestone, Objective, Person
+from storage.models import Alert, DecisionOption, Initiative, Kpi, Milestone, Person
 from storage.page import Page
 from storage.people import admins, leaders, person_by_slack_id
 from storage.plan import plan_timezone
@@ -24,6 +25,9 @@ from storage.pulses import pending_pulses
 from templates.ids import AlertKinds
 
 SPARK_HISTORY = 12  # readings per sparkline: about a quarter of weekly readings
+SCORECARD_LINES = 25  # KPIs the scorecard lists; a larger plan's are counted, the worst listed
+# The order in which a large plan's KPIs earn a line on the scorecard.
+_ATTENTION = {Health.OFF_TRACK: 0, Health.AT_RISK: 1, Health.NO_DATA: 2, Health.ON_TRACK: 3}
 CARD_HISTORY = 12  # readings listed on a KPI card
 LIST_LIMIT = 60  # rows fetched for a list; the templates show what fits and say "and N more"
 CHOICES_LIMIT = 25
@@ -77,11 +81,17 @@ class ObjectiveGroup:
 @dataclass
 class KpiScorecard:
     day: date
-    groups: list[ObjectiveGroup]
+    groups: list[ObjectiveGroup]  # the KPIs listed: all of them, or those most in need of attention
+    total: int | None = None  # live KPIs in the plan; None: as many as `groups` lists
+    counts: dict[Health, int] = field(default_factory=dict)  # every live KPI, by health
+
+    @property
+    def listed(self) -> int:
+        return sum(len(group.kpis) for group in self.groups)
 
     @property
     def kpi_count(self) -> int:
-        return sum(len(group.kpis) for group in self.groups)
+        return self.listed if self.total is None else self.total
 
 
 @dataclass
@@ -312,7 +322,7 @@ def plan_day(session: Session, now: datetime) -> tuple[str, date]:
     return tz, plan_today(now, tz)
 
 
-def kpi_line(kpi: Kpi, readings: list[q.Reading], day: date) -> KpiLine:
+def kpi_line(kpi: Kpi | q.ScorecardKpi, readings: list[q.Reading], day: date) -> KpiLine:
     latest = readings[-1] if readings else None
     return KpiLine(
         key=kpi.key,
@@ -392,16 +402,32 @@ def _suggest(query: str, candidates: list[tuple[str, str]], limit: int) -> list[
 
 
 def kpi_scorecard(session: Session, now: datetime) -> KpiScorecard:
-    """Every live KPI grouped by objective, with health against today's expected value."""
+    """The live KPIs grouped by objective, with health against today's expected value.
+
+    Up to SCORECARD_LINES KPIs are listed, all of them in a plan that small; in a larger one the
+    ones most in need of attention (off track, at risk, no data yet), with every KPI counted by
+    health. Only the listed KPIs' histories are read, for their sparklines.
+    """
     _, day = plan_day(session, now)
+    kpis = q.scorecard_kpis(session=session)
+    healths = [kpi_health(k, k.latest.value if k.latest else None, day) for k in kpis]
+    # A stable sort: within one health the KPIs keep their objective and key order.
+    by_need = sorted(range(len(kpis)), key=lambda n: _ATTENTION[healths[n]])
+    listed = sorted(by_need[:SCORECARD_LINES])
+    histories = q.recent_readings(
+        session=session, kpi_ids=[kpis[n].id for n in listed], per_kpi=SPARK_HISTORY
+    )
     groups: dict[str, ObjectiveGroup] = {}
-    for row in q.scorecard_rows(session=session, history=SPARK_HISTORY):
-        objective: Objective = row.objective
+    for n in listed:
+        kpi = kpis[n]
         group = groups.setdefault(
-            objective.key, ObjectiveGroup(key=objective.key, title=objective.title, kpis=[])
+            kpi.objective_key,
+            ObjectiveGroup(key=kpi.objective_key, title=kpi.objective_title, kpis=[]),
         )
-        group.kpis.append(kpi_line(row.kpi, row.readings, day))
-    return KpiScorecard(day=day, groups=list(groups.values()))
+        group.kpis.append(kpi_line(kpi, histories.get(kpi.id, []), day))
+    return KpiScorecard(
+        day=day, groups=list(groups.values()), total=len(kpis), counts=dict(Counter(healths))
+    )
 
 
 def kpi_card(session: Session, kpi: Kpi, now: datetime) -> KpiCard:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, literal, not_, or_
+from sqlalchemy import select as select_columns  # SQLModel's select takes at most 4 columns
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -56,6 +57,27 @@ class LastPulse:
     confidence: int | None
     blockers: str | None
     answered_at: datetime | None
+
+
+@dataclass
+class ScorecardKpi:
+    """A live KPI as the scorecard weighs it: the fields the rules read, its objective, its newest
+    reading (plain columns, not ORM objects: a scorecard reads every KPI of the plan)."""
+
+    id: int
+    key: str
+    name: str
+    unit: str
+    direction: str
+    baseline: float
+    target: float
+    start: date
+    due: date
+    amber_tolerance: float
+    red_tolerance: float
+    objective_key: str
+    objective_title: str
+    latest: Reading | None
 
 
 @dataclass
@@ -157,6 +179,65 @@ def recent_readings(
     for kpi_id, value, as_of in rows:
         readings[kpi_id].append(Reading(value=value, as_of=as_of))
     return dict(readings)
+
+
+def scorecard_kpis(*, session: Session) -> list[ScorecardKpi]:
+    """Every live KPI with its objective and newest reading, in objective then key order.
+
+    One query. The newest reading is one index seek per KPI (the newest day, then the newest row
+    of that day, from ix_kpi_reading_kpi_as_of), so the cost grows with the KPIs, not with the
+    readings: grouping every reading by KPI and day cost 0.1-0.3 s at 100,000 readings.
+    """
+    newest = (
+        select(col(KpiReading.id))
+        .where(col(KpiReading.kpi_id) == col(Kpi.id))
+        .order_by(col(KpiReading.as_of).desc(), col(KpiReading.id).desc())
+        .limit(1)
+        .correlate(Kpi)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select_columns(
+            col(Kpi.id),
+            col(Kpi.key),
+            col(Kpi.name),
+            col(Kpi.unit),
+            col(Kpi.direction),
+            col(Kpi.baseline),
+            col(Kpi.target),
+            col(Kpi.start),
+            col(Kpi.due),
+            col(Kpi.amber_tolerance),
+            col(Kpi.red_tolerance),
+            col(Objective.key),
+            col(Objective.title),
+            col(KpiReading.value),
+            col(KpiReading.as_of),
+        )
+        .join(Objective, col(Objective.id) == col(Kpi.objective_id))
+        .outerjoin(KpiReading, col(KpiReading.id) == newest)
+        .where(col(Kpi.archived).is_(False))
+        .order_by(col(Objective.key), col(Kpi.key))
+    ).all()
+    return [
+        ScorecardKpi(
+            id=row[0],
+            key=row[1],
+            name=row[2],
+            unit=row[3],
+            direction=row[4],
+            baseline=row[5],
+            target=row[6],
+            start=row[7],
+            due=row[8],
+            amber_tolerance=row[9],
+            red_tolerance=row[10],
+            objective_key=row[11],
+            objective_title=row[12],
+            latest=Reading(value=row[13], as_of=row[14]) if row[14] is not None else None,
+        )
+        for row in rows
+    ]
 
 
 def scorecard_rows(*, session: Session, history: int) -> list[ScorecardRow]:

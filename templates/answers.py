@@ -195,6 +195,9 @@ def kpi_message(answer: r.KpiAnswer, asked: Asked) -> dict[str, Any]:
         return render_json_object(
             "blocks/kpi_scorecard.json.j2",
             kpi_count=answer.kpi_count,
+            summarised=answer.listed < answer.kpi_count,
+            listed=answer.listed,
+            counts={str(health): n for health, n in answer.counts.items()},
             day=answer.day,
             sections=packed.sections,
             more=packed.more,

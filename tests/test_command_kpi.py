@@ -93,7 +93,8 @@ def test_hundreds_of_kpis_fit_in_one_message_with_and_n_more(bot, services):
                 f.reading(session, kpi=k, value=n, as_of=date(2026, 11, 1))
         session.commit()
     message = ask(bot)
-    assert "…and " in all_text(message) and "more KPIs" in all_text(message)
+    assert "…and 455 more KPIs" in all_text(message)  # 480 counted by health, 25 listed
+    assert "Listed below: 25 of them, those most in need of attention first" in all_text(message)
     assert_pings_nobody(message)
 
 

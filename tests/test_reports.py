@@ -178,6 +178,56 @@ def test_scorecard_skips_archived_kpis_and_costs_two_queries_however_many_kpis(e
     assert keys[:2] == ["csat", "portal-adoption"]  # grouped by objective key, then KPI key
 
 
+def _many_kpis(engine, *, off: int, at_risk: int, on: int) -> None:
+    """Extra KPIs under one objective; on 2026-11-26 their line expects 15.4 (0 → 100 in a year)."""
+    values = [-20.0] * off + [0.0] * at_risk + [20.0] * on  # 35, 15 and -5 points behind
+    with Session(engine) as session:
+        goal = f.objective(session, key="zz-more", title="More")
+        for n, value in enumerate(values):
+            k = f.kpi(session, objective=goal, key=f"extra-{n:03d}")
+            f.reading(session, kpi=k, value=value, as_of=date(2026, 11, 20))
+        session.commit()
+
+
+def test_a_large_plans_scorecard_counts_every_kpi_and_lists_those_most_in_need_first(
+    engine, plan
+):
+    _many_kpis(engine, off=3, at_risk=2, on=40)
+    with Session(engine) as session:
+        card = r.kpi_scorecard(session, NOW)
+    listed = [k for group in card.groups for k in group.kpis]
+    assert card.kpi_count == 47 and card.listed == len(listed) == r.SCORECARD_LINES
+    assert card.counts == {
+        Health.OFF_TRACK: 3,
+        Health.AT_RISK: 2,
+        Health.NO_DATA: 1,  # csat
+        Health.ON_TRACK: 41,  # the 40 and portal-adoption
+    }
+    healths = [k.health for k in listed]
+    assert healths.count(Health.OFF_TRACK) == 3 and healths.count(Health.AT_RISK) == 2
+    assert "csat" in [k.key for k in listed]
+    # Listed in the plan's order (objective, then key), not in the order they were picked.
+    keys = [(group.key, k.key) for group in card.groups for k in group.kpis]
+    assert keys == sorted(keys)
+    assert [k.key for k in listed][-3:] == ["extra-020", "extra-021", "extra-022"]
+    # The newest reading of the newest day is what the health is judged on (13 was corrected).
+    with Session(engine) as session:
+        newest = {k.key: k.latest for k in q.scorecard_kpis(session=session)}
+    assert newest["portal-adoption"] == q.Reading(value=14, as_of=date(2026, 10, 29))
+    assert newest["csat"] is None
+
+
+def test_the_scorecards_queries_do_not_grow_with_the_kpis(engine, plan):
+    def statements() -> int:
+        with Session(engine) as session, StatementCounter(engine) as counter:
+            r.kpi_scorecard(session, NOW)
+        return counter.count
+
+    few = statements()
+    _many_kpis(engine, off=10, at_risk=10, on=200)
+    assert statements() == few <= 4
+
+
 def test_find_kpis_exact_key_first_then_key_or_name_contains(engine, plan):
     with Session(engine) as session:
         assert [k.key for k in q.find_kpis(session=session, query="CSAT", limit=5).rows] == ["csat"]
