@@ -189,9 +189,7 @@ def _many_kpis(engine, *, off: int, at_risk: int, on: int) -> None:
         session.commit()
 
 
-def test_a_large_plans_scorecard_counts_every_kpi_and_lists_those_most_in_need_first(
-    engine, plan
-):
+def test_a_large_plans_scorecard_counts_every_kpi_and_lists_those_most_in_need_first(engine, plan):
     _many_kpis(engine, off=3, at_risk=2, on=40)
     with Session(engine) as session:
         card = r.kpi_scorecard(session, NOW)
