@@ -25,12 +25,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+
+from bench.figures import Figure, print_figures
 
 INITIATIVES = 10_000
 KPIS = 1_000
@@ -44,6 +47,8 @@ WARMUP = 50
 GOAL_P50_RATIO = 3.0
 GOAL_P99_MS = 100.0
 GOAL_RSS_MB = 200.0
+GOAL_INLINE_RATIO = 4.0  # issue 12 §7: our work per /plan <key> or pulse click, against a bare ack
+GOAL_SCORECARD_MS = 50.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -299,9 +304,16 @@ def serve(kind: str, database_url: str, port: int) -> None:
     from bot.entry.server import build_asgi_app, build_services
     from bot.settings import load_settings
     from standin import StandIn, Workspace
+    from standin.workspace import User
+    from templates.ids import PulseIds
 
     logging.basicConfig(level=logging.WARNING)
-    standin = StandIn(Workspace.default()).start()  # Bolt's lazy auth.test lands here
+    workspace = Workspace.default()
+    for p in range(PEOPLE):  # the plan's people, so that a click's Home refresh reaches them
+        workspace.users[f"U{p:07d}"] = User(
+            id=f"U{p:07d}", name=f"person{p}", tz="America/New_York"
+        )
+    standin = StandIn(workspace).start()  # Bolt's lazy auth.test lands here too
     settings = load_settings(
         database_url=database_url,
         slack_bot_token=standin.workspace.bot_token,
@@ -334,6 +346,7 @@ def serve(kind: str, database_url: str, port: int) -> None:
 
             bolt.command(settings.kpi_command)(only_ack)
             bolt.command(settings.plan_command)(only_ack)
+            bolt.action(PulseIds.ON_TRACK)(only_ack)
     app = Timing(build_asgi_app(services, bolt_app=bolt))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -347,22 +360,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def signed_command(command: str, text: str, user: str) -> tuple[bytes, dict[str, str]]:
+@dataclass(frozen=True)
+class Ask:
+    """One request of the run: what it measures (`label`), and what Slack would send."""
+
+    label: str  # "plan", "kpi", "scorecard" or "click"
+    command: str = ""
+    text: str = ""
+    user: str = "U0000000"
+    pulse_id: int = 0
+
+
+def signed(body: str) -> tuple[bytes, dict[str, str]]:
     import hashlib
     import hmac
 
-    body = urlencode(
-        {
-            "token": "x",
-            "team_id": "T0PLANPULSE",
-            "channel_id": "CGENERAL",
-            "user_id": user,
-            "command": command,
-            "text": text,
-            "response_url": "http://127.0.0.1:9/never-used",
-            "trigger_id": "1.2.3",
-        }
-    )
     stamp = str(int(time.time()))
     digest = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return body.encode(), {
@@ -372,12 +384,49 @@ def signed_command(command: str, text: str, user: str) -> tuple[bytes, dict[str,
     }
 
 
+def signed_request(ask: Ask) -> tuple[bytes, dict[str, str]]:
+    if ask.label == "click":  # "On track" pressed on App Home, as Slack posts it
+        payload = {
+            "type": "block_actions",
+            "user": {"id": ask.user, "team_id": "T0PLANPULSE"},
+            "team": {"id": "T0PLANPULSE", "domain": "bench"},
+            "api_app_id": "A0PLANPULSE",
+            "trigger_id": "1.2.3",
+            "container": {"type": "view", "view_id": "V0"},
+            "view": {"id": "V0", "type": "home", "blocks": []},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": "pulse_on_track",
+                    "block_id": f"pulse_actions:{ask.pulse_id}",
+                    "value": str(ask.pulse_id),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return signed(urlencode({"payload": json.dumps(payload)}))
+    return signed(
+        urlencode(
+            {
+                "token": "x",
+                "team_id": "T0PLANPULSE",
+                "channel_id": "CGENERAL",
+                "user_id": ask.user,
+                "command": ask.command,
+                "text": ask.text,
+                "response_url": "http://127.0.0.1:9/never-used",
+                "trigger_id": "1.2.3",
+            }
+        )
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(round(q / 100 * (len(ordered) - 1)), len(ordered) - 1)]
 
 
-def run_against(kind: str, database_url: str, requests: list[tuple[str, str]]) -> dict[str, Any]:
+def run_against(kind: str, database_url: str, requests: list[Ask]) -> dict[str, Any]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bench_commands", "--serve", kind, database_url, str(port)]
@@ -396,17 +445,21 @@ def run_against(kind: str, database_url: str, requests: list[tuple[str, str]]) -
                     raise RuntimeError(f"the {kind} server did not start")
                 time.sleep(0.1)
             round_trips = []
-            for n, (command, text) in enumerate(requests):
-                body, headers = signed_command(command, text, f"U{n % PEOPLE:07d}")
+            for n, ask in enumerate(requests):
+                body, headers = signed_request(ask)
                 if n == WARMUP:
                     client.delete("/__bench")
                 started = time.perf_counter()
                 response = client.post("/slack/events", content=body, headers=headers)
                 elapsed = time.perf_counter() - started
                 if response.status_code != 200:
-                    raise RuntimeError(f"{kind}: {command} {text} answered {response.status_code}")
-                if kind.startswith("real") and not response.json().get("blocks"):
-                    raise RuntimeError(f"{kind}: {command} {text} answered without blocks")
+                    raise RuntimeError(f"{kind}: {ask} answered {response.status_code}")
+                if (
+                    kind.startswith("real")
+                    and ask.label != "click"
+                    and "blocks" not in response.text
+                ):
+                    raise RuntimeError(f"{kind}: {ask} answered without blocks")
                 if n >= WARMUP:
                     round_trips.append(elapsed)
             report = client.get("/__bench").json()
@@ -415,7 +468,15 @@ def run_against(kind: str, database_url: str, requests: list[tuple[str, str]]) -
         process.wait(timeout=30)
     server = [d * 1000 for d in report["durations"]]
     client_ms = [d * 1000 for d in round_trips]
+    labels = [ask.label for ask in requests[WARMUP:]]
+    by_label: dict[str, list[float]] = {}
+    for label, duration in zip(labels, server, strict=True):
+        by_label.setdefault(label, []).append(duration)
     return {
+        "by_label": {
+            label: {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+            for label, values in by_label.items()
+        },
         "requests": len(server),
         "server_p50": percentile(server, 50),
         "server_p99": percentile(server, 99),
@@ -427,7 +488,7 @@ def run_against(kind: str, database_url: str, requests: list[tuple[str, str]]) -
     }
 
 
-def core_latency(database_url: str, requests: list[tuple[str, str]]) -> dict[str, float]:
+def core_latency(database_url: str, requests: list[Ask]) -> dict[str, float]:
     """The same questions asked of the core directly (queries + rules + templates, no HTTP)."""
     from bot.reports import kpi_answer, plan_answer
     from storage.db import make_engine, session_scope
@@ -435,43 +496,50 @@ def core_latency(database_url: str, requests: list[tuple[str, str]]) -> dict[str
 
     engine = make_engine(database_url)
     durations = []
-    for n, (command, text) in enumerate(requests):
-        name = command.lstrip("/")
-        asked = Asked(command=name, text=text, kpi_command="/kpi", plan_command="/plan")
+    for n, ask in enumerate(requests):
+        if ask.label not in ("plan", "kpi"):
+            continue
+        name = ask.command.lstrip("/")
+        asked = Asked(command=name, text=ask.text, kpi_command="/kpi", plan_command="/plan")
         started = time.perf_counter()
         with session_scope(engine) as session:
             now = datetime.now(UTC)
             if name == "kpi":
-                kpi_message(kpi_answer(session, text, now), asked)
+                kpi_message(kpi_answer(session, ask.text, now), asked)
             else:
-                plan_message(plan_answer(session, text, f"U{n % PEOPLE:07d}", now), asked)
+                plan_message(plan_answer(session, ask.text, ask.user, now), asked)
         if n >= WARMUP:
             durations.append((time.perf_counter() - started) * 1000)
     engine.dispose()
     return {"p50": percentile(durations, 50), "p99": percentile(durations, 99)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="measured requests per server")
-    parser.add_argument("--serve", nargs=3, metavar=("KIND", "DATABASE_URL", "PORT"))
-    args = parser.parse_args(argv)
-    if args.serve:
-        kind, database_url, port = args.serve
-        serve(kind, database_url, int(port))
-        return 0
+def request_mix(count: int) -> list[Ask]:
+    """/plan <key>, /kpi <key> and "On track" clicks in turn; every 20th request a scorecard."""
+    rng = random.Random(11)
+    asks = []
+    for n in range(count):
+        i = rng.randrange(INITIATIVES)
+        user = f"U{n % PEOPLE:07d}"
+        if n % 20 == 19:
+            asks.append(Ask("scorecard", command="/kpi", user=user))
+        elif n % 3 == 0:
+            asks.append(Ask("plan", command="/plan", text=f"initiative-{i}", user=user))
+        elif n % 3 == 1:
+            asks.append(Ask("kpi", command="/kpi", text=f"kpi-{rng.randrange(KPIS)}", user=user))
+        else:  # the owner of initiative i answers its pulse (request i + 1)
+            asks.append(Ask("click", user=f"U{i % PEOPLE:07d}", pulse_id=i + 1))
+    return asks
+
+
+def run(measured: int = 1000) -> list[Figure]:
+    """Build the plan, ask each server the same requests, and return the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         started = time.perf_counter()
         build_plan(database_url)
         built = time.perf_counter() - started
-        rng = random.Random(11)
-        requests = [
-            ("/kpi", f"kpi-{rng.randrange(KPIS)}")
-            if n % 2
-            else ("/plan", f"initiative-{rng.randrange(INITIATIVES)}")
-            for n in range(args.requests + WARMUP)
-        ]
+        requests = request_mix(measured + WARMUP)
         core = core_latency(database_url, requests)
         bare = run_against("bare", database_url, requests)
         real = run_against("real", database_url, requests)
@@ -480,12 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("bare-inline", "real-inline")
         }
         size_mb = os.path.getsize(Path(tmp) / "bench.db") / 1e6
-    ratio = real["server_p50"] / bare["server_p50"]
-    rss_mb = int(real["rss"].split()[0]) / 1024
     print(
-        f"python {platform.python_version()} on {platform.machine()}, SQLite file {size_mb:.0f} MB"
-    )
-    print(
+        f"python {platform.python_version()} on {platform.machine()}, SQLite file {size_mb:.0f} MB; "
         f"plan built in {built:.1f} s: {INITIATIVES} initiatives, {KPIS} KPIs, "
         f"{KPIS * READINGS_PER_KPI} readings"
     )
@@ -499,24 +563,92 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['server_p99']:>9.2f}ms {result['client_p50']:>9.2f}ms "
             f"{result['client_p99']:>9.2f}ms {result['rss']:>10} {result['hwm']:>10}"
         )
-    print(
-        f"core alone (queries, rules, templates; in-process): p50 {core['p50']:.2f} ms, "
-        f"p99 {core['p99']:.2f} ms"
+        for label, figures in sorted(result["by_label"].items()):
+            print(f"  {label:10} p50 {figures['p50']:8.2f}ms  p99 {figures['p99']:8.2f}ms")
+    return figures_of(bare, real, inline, core)
+
+
+def figures_of(
+    bare: dict[str, Any],
+    real: dict[str, Any],
+    inline: dict[str, dict[str, Any]],
+    core: dict[str, float],
+) -> list[Figure]:
+    """The run as table rows: each goal of issue 12 §7 against the bare ack beside it."""
+    name = "commands"
+    real_inline, bare_inline = inline["real-inline"]["by_label"], inline["bare-inline"]["by_label"]
+    figures = []
+    for label, what in (("plan", "`/plan <key>`"), ("click", "pulse button click")):
+        ours, floor = real_inline[label]["p50"], bare_inline[label]["p50"]
+        figures.append(
+            Figure(
+                name,
+                f"{what}, listener inline, server p50 at {INITIATIVES:,} initiatives",
+                f"{ours:.2f} ms ({ours / floor:.1f}x)",
+                f"≤ {GOAL_INLINE_RATIO:g}x bare",
+                f"bare Bolt ack inline {floor:.2f} ms",
+                ours / floor <= GOAL_INLINE_RATIO,
+            )
+        )
+    scorecard = real_inline["scorecard"]["p50"]
+    figures.append(
+        Figure(
+            name,
+            f"`/kpi` scorecard of {KPIS:,} KPIs, listener inline, server p50",
+            f"{scorecard:.1f} ms",
+            f"≤ {GOAL_SCORECARD_MS:g} ms",
+            f"bare Bolt ack inline {bare_inline['scorecard']['p50']:.2f} ms",
+            scorecard <= GOAL_SCORECARD_MS,
+        )
     )
-    print(
-        f"p50 ratio real/bare: {ratio:.2f} (goal <= {GOAL_P50_RATIO}) "
-        f"{'met' if ratio <= GOAL_P50_RATIO else 'NOT met'}"
+    ratio = real["server_p50"] / bare["server_p50"]
+    figures += [
+        Figure(
+            name,
+            "server p50 of the mix as `serve` runs it (ack polled by Bolt)",
+            f"{real['server_p50']:.2f} ms ({ratio:.2f}x)",
+            f"≤ {GOAL_P50_RATIO:g}x bare",
+            f"bare Bolt app {bare['server_p50']:.2f} ms",
+            ratio <= GOAL_P50_RATIO,
+        ),
+        Figure(
+            name,
+            "server p99 of the mix as `serve` runs it",
+            f"{real['server_p99']:.1f} ms",
+            f"< {GOAL_P99_MS:g} ms",
+            f"bare Bolt app {bare['server_p99']:.1f} ms",
+            real["server_p99"] < GOAL_P99_MS,
+        ),
+        Figure(
+            name,
+            "core alone in-process, /plan and /kpi <key> p50 (p99)",
+            f"{core['p50']:.2f} ms ({core['p99']:.2f} ms)",
+        ),
+    ]
+    rss_mb = int(real["rss"].split()[0]) / 1024
+    figures.append(
+        Figure(
+            name,
+            "server RSS with the plan loaded and queried",
+            f"{rss_mb:.0f} MB",
+            f"< {GOAL_RSS_MB:g} MB",
+            f"bare Bolt app {int(bare['rss'].split()[0]) / 1024:.0f} MB",
+            rss_mb < GOAL_RSS_MB,
+        )
     )
-    inline_ratio = inline["real-inline"]["server_p50"] / inline["bare-inline"]["server_p50"]
-    print(f"p50 ratio with listeners inline (no ack polling), for information: {inline_ratio:.2f}")
-    print(
-        f"real p99: {real['server_p99']:.1f} ms (goal < {GOAL_P99_MS}) "
-        f"{'met' if real['server_p99'] < GOAL_P99_MS else 'NOT met'}"
-    )
-    print(
-        f"real RSS: {rss_mb:.0f} MB (goal < {GOAL_RSS_MB}) "
-        f"{'met' if rss_mb < GOAL_RSS_MB else 'NOT met'}"
-    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests per server")
+    parser.add_argument("--serve", nargs=3, metavar=("KIND", "DATABASE_URL", "PORT"))
+    args = parser.parse_args(argv)
+    if args.serve:
+        kind, database_url, port = args.serve
+        serve(kind, database_url, int(port))
+        return 0
+    print_figures(run(args.requests))
     return 0
 
 
