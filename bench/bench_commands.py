@@ -639,7 +639,8 @@ def figures_of(
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report: list[Figure] | None = None) -> int:
+    """Run the benchmark and print it; `report` (bench/run_all.py) also receives its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="measured requests per server")
     parser.add_argument("--serve", nargs=3, metavar=("KIND", "DATABASE_URL", "PORT"))
@@ -648,7 +649,10 @@ def main(argv: list[str] | None = None) -> int:
         kind, database_url, port = args.serve
         serve(kind, database_url, int(port))
         return 0
-    print_figures(run(args.requests))
+    figures = run(args.requests)
+    print_figures(figures)
+    if report is not None:
+        report += figures
     return 0
 
 

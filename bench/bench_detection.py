@@ -58,6 +58,7 @@ from bench.big_plan import (
     overdue_floor,
     overdue_ids,
 )
+from bench.figures import Figure
 from bot.services import Services
 from bot.settings import load_settings
 from bot.slack.gateway import SlackGateway
@@ -468,7 +469,48 @@ def load_detection() -> Detect | None:
     return detect
 
 
-def main(argv: list[str] | None = None) -> int:
+def figures_of(results: list[Measured], size: PlanSize) -> list[Figure]:
+    """The goals of the run as table rows, one set per database."""
+    figures = []
+    for r in results:
+        where = f"{r.backend}, {size.initiatives:,} initiatives"
+        if r.ratio is not None:
+            figures.append(
+                Figure(
+                    "detection",
+                    f"detection pass with nothing new ({where})",
+                    f"{_ms(r.pass_s)} ({_times(r.ratio)})",
+                    f"≤ {GOAL_RATIO:g}x floor",
+                    f"one query counting the overdue rows, {_ms(r.floor_s)}",
+                    r.ratio <= GOAL_RATIO,
+                )
+            )
+        if r.memory_growth is not None:
+            figures.append(
+                Figure(
+                    "detection",
+                    f"pass peak memory, full plan against {MEMORY_SCALE:g} of it ({where})",
+                    _times(r.memory_growth),
+                    f"≤ {GOAL_MEMORY_GROWTH:g}x",
+                    f"{r.small_peak_mb or 0:.1f} MB",
+                    r.memory_growth <= GOAL_MEMORY_GROWTH,
+                )
+            )
+        if r.tick_ratio is not None:
+            figures.append(
+                Figure(
+                    "detection",
+                    f"no-op `run_tick` ({where})",
+                    f"{_ms(r.tick_s)} ({_times(r.tick_ratio)})",
+                    "",
+                    f"the same floor, {_ms(r.floor_s)}",
+                )
+            )
+    return figures
+
+
+def main(argv: list[str] | None = None, report: list[Figure] | None = None) -> int:
+    """Run the benchmark and print it; `report` (bench/run_all.py) also receives its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default=",".join(BACKENDS), help="sqlite,postgresql")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each; the best counts")
@@ -505,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     name = "bot.alerts.run_detection" if detect is not None else NOT_AVAILABLE
     print_report(results, size, args.repeat, name)
+    if report is not None:
+        report += figures_of(results, size)
     return 0 if all(r.goals_met() for r in results) else 1
 
 

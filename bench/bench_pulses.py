@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
+from bench.figures import Figure
 from bot.pulses.delivery import CLAIM_LEASE, OWNERS_PER_BATCH, deliver_pulses, tagged_pulse_ids
 from bot.services import Services
 from bot.settings import load_settings
@@ -201,7 +202,8 @@ def faulty_run(services: Services, standin: StandIn, owners: int, week: int) -> 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report: list[Figure] | None = None) -> int:
+    """Run the benchmark and print it; `report` (bench/run_all.py) also receives its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--owners", type=int, default=5000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
@@ -250,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     for run, figure, measured, goal, met in rows:
         verdict = "" if met is None else ("yes" if met else "NO")
         print(f"| {run} | {figure} | {measured} | {goal} | {verdict} |")
+    if report is not None:
+        floor = f"a plain chat_postMessage loop, {clean['plain_ms_per_pulse']:.2f} ms a message"
+        for run, figure, measured, goal, met in rows:
+            against = floor if "plain loop" in figure and "/" in figure else ""
+            name = f"{figure} ({run}, {args.owners:,} owners)"
+            report.append(Figure("pulses", name, measured, goal, against, met))
     ok = (
         clean["calls_per_pulse"] <= GOAL_CALLS_PER_PULSE
         and clean["ratio"] <= GOAL_TIME_RATIO

@@ -40,6 +40,8 @@ from typing import Any
 
 import httpx
 
+from bench.figures import Figure
+
 SECRET = "bench-signing-secret-0123456789abcdef"
 POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DECISIONS = "CDECISIONS"
@@ -464,7 +466,8 @@ def _pool(kind: str, workers: int) -> dict[str, Any]:
     return {} if kind == "sqlite" else {"pool_size": workers + 4, "max_overflow": 20}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report: list[Figure] | None = None) -> int:
+    """Run the benchmark and print it; `report` (bench/run_all.py) also receives its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--databases", default="sqlite", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--leaders", type=int, default=50)
@@ -480,7 +483,31 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"database": kind, "leaders": args.leaders, "ok": result.ok}))
         for round_result in result.rounds:
             print(json.dumps(asdict(round_result)))
+            if report is not None:
+                report += round_figures(kind, args.leaders, round_result)
     return 0 if ok else 1
+
+
+def round_figures(kind: str, leaders: int, r: RoundResult) -> list[Figure]:
+    where = f"{r.name}, {leaders} leaders at once, {kind}"
+    return [
+        Figure(
+            "votes",
+            f"vote click answered, p50 (p99) ({where})",
+            f"{r.p50_ms:.0f} ms ({r.p99_ms:.0f} ms), max {r.max_ms:.0f} ms",
+            "all within 3 s",
+            "",
+            r.over_3s == 0,
+        ),
+        Figure(
+            "votes",
+            f"every vote counted once, the tally right ({where})",
+            "yes" if r.counted_once and r.tally_consistent else "no",
+            "yes",
+            "",
+            r.counted_once and r.tally_consistent,
+        ),
+    ]
 
 
 if __name__ == "__main__":
