@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, literal, not_, or_
 from sqlalchemy import select as select_columns  # SQLModel's select takes at most 4 columns
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -334,6 +335,15 @@ def last_pulses(*, session: Session, initiative_ids: Sequence[int]) -> dict[int,
     """The newest pulse answer of each initiative, in one query."""
     if not initiative_ids:
         return {}
+    if len(initiative_ids) == 1:  # one card: the newest answer by index, no window over all
+        newest = session.exec(
+            select(PulseAnswer)
+            .join(PulseRequest, col(PulseRequest.id) == col(PulseAnswer.pulse_request_id))
+            .where(col(PulseRequest.initiative_id) == initiative_ids[0])
+            .order_by(col(PulseAnswer.answered_at).desc(), col(PulseAnswer.id).desc())
+            .limit(1)
+        ).first()
+        return {} if newest is None else {initiative_ids[0]: _last_pulse(newest)}
     rank = (
         func.row_number()
         .over(
@@ -354,15 +364,16 @@ def last_pulses(*, session: Session, initiative_ids: Sequence[int]) -> dict[int,
         .join(ranked, ranked.c.id == col(PulseAnswer.id))
         .where(ranked.c.rank == 1)
     ).all()
-    return {
-        initiative_id: LastPulse(
-            status=answer.status,
-            confidence=answer.confidence,
-            blockers=answer.blockers,
-            answered_at=answer.answered_at,
-        )
-        for initiative_id, answer in rows
-    }
+    return {initiative_id: _last_pulse(answer) for initiative_id, answer in rows}
+
+
+def _last_pulse(answer: PulseAnswer) -> LastPulse:
+    return LastPulse(
+        status=answer.status,
+        confidence=answer.confidence,
+        blockers=answer.blockers,
+        answered_at=answer.answered_at,
+    )
 
 
 def health_inputs(
@@ -434,7 +445,17 @@ def initiative_card(
 ) -> InitiativeCardData:
     """Everything the /plan card shows about one initiative (KPIs with `history` readings)."""
     assert initiative.id is not None
-    team = session.get(Team, initiative.team_id)
+    # Owner, team, its lead and the objective in one round trip rather than four.
+    lead = aliased(Person)
+    owner, team, team_lead, objective = session.exec(
+        select(Person, Team, lead, Objective)
+        .select_from(Initiative)
+        .outerjoin(Person, col(Person.id) == col(Initiative.owner_id))
+        .outerjoin(Team, col(Team.id) == col(Initiative.team_id))
+        .outerjoin(lead, lead.id == Team.lead_id)  # type: ignore[arg-type]
+        .outerjoin(Objective, col(Objective.id) == col(Initiative.objective_id))
+        .where(col(Initiative.id) == initiative.id)
+    ).one()
     milestones = session.exec(
         select(Milestone)
         .where(Milestone.initiative_id == initiative.id, col(Milestone.archived).is_(False))
@@ -457,12 +478,10 @@ def initiative_card(
     ]
     return InitiativeCardData(
         initiative=initiative,
-        owner=session.get(Person, initiative.owner_id),
+        owner=owner,
         team=team,
-        team_lead=session.get(Person, team.lead_id) if team and team.lead_id else None,
-        objective=session.get(Objective, initiative.objective_id)
-        if initiative.objective_id
-        else None,
+        team_lead=team_lead,
+        objective=objective,
         milestones=list(milestones),
         dependencies=dependencies,
         health=health_inputs(
