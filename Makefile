@@ -33,7 +33,7 @@ run: $(STAMP)
 	$(BIN)/planpulse serve
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) planpulse-demo.db demo-report .pytest_cache .mypy_cache .ruff_cache
