@@ -16,7 +16,7 @@ from bot.services import Services
 from handlers.errors import say_error
 from handlers.guard import GuardedApp
 from handlers.payload import BadPayload, optional_str, payload_str
-from storage.db import session_scope
+from storage.db import Saving, session_scope, transaction
 from storage.models import PulseStatus
 from templates import render_json
 from templates.ids import PulseIds
@@ -39,11 +39,15 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         ack()
         now = services.clock()
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
-        # A UserError (not the owner, period over) is answered by handlers/guard.py.
-        with session_scope(services.engine) as session:
-            recorded = record_status(
+        # A UserError (not the owner, period over) is answered by handlers/guard.py; so is a
+        # NotSaved (the database stayed away): the person is told the answer was not saved.
+        recorded = transaction(
+            services.engine,
+            lambda session: record_status(
                 session, pulse_id=pulse_id, person=user, status=status, now=now
-            )
+            ),
+            what=Saving.PULSE_ANSWER,
+        )
         if recorded.created:  # open polls about the initiative hear of a new answer
             after_pulse_answer(services, recorded.answer_id)
         # Wherever it was pressed (DM, Home, the /pulse list), the DM and Home both show it.
