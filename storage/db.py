@@ -90,6 +90,24 @@ class NotSaved(Exception):
         self.what = what
 
 
+class SavedNotShown(Exception):
+    """A person's change was committed, but the database went away before the bot could show it
+    (redraw the message, the Home tab): they are told it is saved, not that it failed."""
+
+    def __init__(self, what: Saving) -> None:
+        super().__init__(f"{what} saved, but not shown: the database did not answer")
+        self.what = what
+
+
+@contextmanager
+def once_saved(what: Saving) -> Iterator[None]:
+    """Around the work that shows a committed change: a database failure becomes SavedNotShown."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise SavedNotShown(what) from exc
+
+
 def transaction(engine: Engine, work: Callable[[Session], T], *, what: Saving) -> T:
     """`work(session)` in one transaction; tried again on a fresh connection when the database
     went away under it (a restart, a killed backend), and `NotSaved` when it stays away.

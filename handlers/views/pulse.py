@@ -19,7 +19,7 @@ from bot.pulses.details import listed_dependencies, pulse_id_from, read_details
 from bot.services import Services
 from handlers.guard import GuardedApp
 from handlers.payload import payload_dict, payload_str
-from storage.db import Saving, transaction
+from storage.db import Saving, once_saved, transaction
 from templates.ids import PulseDetailsIds
 
 
@@ -48,8 +48,9 @@ def register(app: GuardedApp, services: Services) -> None:
             what=Saving.PULSE_ANSWER,
         )
         ack()
-        if recorded.created:  # open polls about the initiative hear of a new answer
-            after_pulse_answer(services, recorded.answer_id)
-        refresh_prompt(services, pulse_id=pulse_id, now=now)
-        refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
-        refresh_home(services, user_id=user, now=now)
+        with once_saved(Saving.PULSE_ANSWER):  # committed: a failure now is no failed answer
+            if recorded.created:  # open polls about the initiative hear of a new answer
+                after_pulse_answer(services, recorded.answer_id)
+            refresh_prompt(services, pulse_id=pulse_id, now=now)
+            refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
+            refresh_home(services, user_id=user, now=now)
