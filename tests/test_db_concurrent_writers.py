@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +23,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from standin import User
@@ -279,3 +282,32 @@ def _assert_fanned_out_once(engine, standin, fan_out: list[str], answering: list
         ).all()
     assert len(rows) == 2 * len(fan_out)
     assert {pulse.state for pulse, _ in rows} == {PulseState.SENT}
+
+
+def test_a_write_that_never_gets_the_lock_is_told_as_not_saved(bot, services, standin):
+    """SQLite only: another process holds the file's write lock past the bot's busy timeout
+    (cut to 0.2 s here, 30 s in production): the owner is told their answer was not saved."""
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("the file lock is SQLite's; PostgreSQL: tests/test_db_faults_postgres.py")
+    [(owner, pulse_id)] = owners_with_prompts(services, standin, 1).items()
+    event.listen(services.engine, "connect", _short_busy_timeout)
+    services.engine.dispose()  # connections made from now on wait 0.2 s for the lock
+    holder = sqlite3.connect(str(make_url(services.settings.database_url).database))
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # what a long write in another process looks like
+        assert status_click(bot, STATUSES[0], pulse_id, user_id=owner).status_code == 200
+        [told] = standin.wait_for("response_url", timeout=10)
+        bot.wait_idle()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert told.params["text"] == (
+        "Sorry, your pulse answer was not saved because my database is not answering;"
+        " please try again in a minute."
+    )
+    assert answers_of(services, pulse_id) == []
+    assert standin.calls("chat.update") == []
+
+
+def _short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=200")
