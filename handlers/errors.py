@@ -7,6 +7,8 @@ message from an older version, a command or event this version does not know) is
 and whoever clicked is told it is no longer active. A request whose signature cannot be verified
 is answered 401 and nothing else, should one ever get this far (bot/entry/server.py refuses them first).
 An event whose listener failed gives back its claim, so that Slack's retry does the work.
+An answer or vote the database could not take (storage.db.NotSaved) is told as not saved; one
+saved but not shown (the database went away just after) is told as saved.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.slack.errors import SlackError
 from bot.slack.signature import header_problem
 from handlers.middleware import release_claim
 from handlers.payload import BadPayload, optional_str
+from storage.db import NotSaved, SavedNotShown
 from templates import Trusted, render_json, render_mrkdwn
 from templates.problems import say, say_all
 
@@ -156,6 +159,12 @@ def _describe(error: Exception, kind: str) -> str:
     if isinstance(error, BadPayload):
         log.warning("malformed %s payload: %s", kind, error)
         return render_mrkdwn("blocks/errors/bad_payload.txt.j2")
+    if isinstance(error, NotSaved):  # the database went away: the person must not think it saved
+        log.error("%s on %s", error, kind, exc_info=error)
+        return render_mrkdwn("blocks/errors/not_saved.txt.j2", what=error.what)
+    if isinstance(error, SavedNotShown):  # saved: saying "something went wrong" would mislead
+        log.warning("%s on %s", error, kind, exc_info=error)
+        return render_mrkdwn("blocks/errors/saved_not_shown.txt.j2", what=error.what)
     log.error("unhandled error on %s", kind, exc_info=error)
     return render_mrkdwn("blocks/errors/unexpected.txt.j2")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.errors import ConfigurationError
@@ -24,6 +26,13 @@ from bot.problems import ProblemCode, problem
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+T = TypeVar("T")
+
+# Pauses before the second and third try of a `transaction` whose connection went away: short,
+# because a modal's submission retries before its ack (3 s), and a fresh connection is usually
+# there at once (pool_pre_ping throws out the dead ones, the pool is invalidated on a disconnect).
+RETRY_PAUSES = (0.1, 0.5)
 
 
 class DatabaseProblem(ProblemCode):
@@ -63,6 +72,73 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class Saving(StrEnum):
+    """What a person's click was saving, for the sentence that says it was not saved."""
+
+    PULSE_ANSWER = "pulse_answer"
+    VOTE = "vote"
+
+
+class NotSaved(Exception):
+    """The database could not take a person's change on any try (unreachable, or it dropped the
+    connection each time): nothing was written, and the person must be told so."""
+
+    def __init__(self, what: Saving) -> None:
+        super().__init__(f"{what} not saved: the database did not answer")
+        self.what = what
+
+
+class SavedNotShown(Exception):
+    """A person's change was committed, but the database went away before the bot could show it
+    (redraw the message, the Home tab): they are told it is saved, not that it failed."""
+
+    def __init__(self, what: Saving) -> None:
+        super().__init__(f"{what} saved, but not shown: the database did not answer")
+        self.what = what
+
+
+@contextmanager
+def once_saved(what: Saving) -> Iterator[None]:
+    """Around the work that shows a committed change: a database failure becomes SavedNotShown."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise SavedNotShown(what) from exc
+
+
+def transaction(engine: Engine, work: Callable[[Session], T], *, what: Saving) -> T:
+    """`work(session)` in one transaction; tried again on a fresh connection when the database
+    went away under it (a restart, a killed backend), and `NotSaved` when it stays away.
+
+    Only for work that is safe to repeat: a person's answer or vote finds what an earlier try
+    committed (a COMMIT whose reply was lost) and writes nothing twice. A UserError, or any
+    other error, is raised at once.
+    """
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            with session_scope(engine) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not _connection_lost(engine, exc):
+                if isinstance(exc, OperationalError):  # e.g. SQLite still locked after its timeout
+                    raise NotSaved(what) from exc
+                raise
+            if pause is None:
+                raise NotSaved(what) from exc
+            log.warning("the database dropped the connection (%s); trying again", exc.orig)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _connection_lost(engine: Engine, exc: DBAPIError) -> bool:
+    """A disconnect SQLAlchemy noticed, or (PostgreSQL) any connection-level failure."""
+    if exc.connection_invalidated:
+        return True
+    return engine.dialect.name == "postgresql" and isinstance(
+        exc, (OperationalError, InterfaceError)
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlmodel import Session
+
 from bot import audit
 from bot.decisions.poll_message import OPTIONS, refresh_poll_message
 from bot.decisions.thread import post_in_thread
@@ -19,7 +21,7 @@ from bot.errors import NotAllowed, NotFound, UserError
 from bot.problems import ProblemCode, problem
 from bot.services import Services
 from bot.slack.errors import SlackError
-from storage.db import session_scope
+from storage.db import Saving, session_scope, transaction
 from storage.decisions import record_vote
 from storage.models import DecisionOption, DecisionPoll, PollState
 from storage.people import person_by_slack_id
@@ -106,50 +108,71 @@ def cast_vote(
     message_ts: str | None,
     now: datetime,
 ) -> CastVote:
-    """Record `user`'s click on a vote button, once; a UserError (nothing written) when refused."""
+    """Record `user`'s click on a vote button, once; a UserError (nothing written) when refused.
+
+    A NotSaved when the database stayed away (storage.db.transaction): nothing written either.
+    """
     choice = read_vote(block_id=block_id, value=value, action_id=action_id)
-    with session_scope(services.engine) as session:
-        poll = session.get(DecisionPoll, choice.poll_id)
-        if poll is None:
-            raise NotFound(problem(VoteProblem.NOT_FOUND))
-        check_message(poll, channel_id=channel_id, message_ts=message_ts)
-        person = person_by_slack_id(session=session, slack_id=user)
-        if person is None or person.id is None or not (person.is_leader and person.active):
-            raise NotAllowed(problem(VoteProblem.NOT_LEADER))
-        if poll.state != PollState.OPEN:
-            raise UserError(problem(VoteProblem.CLOSED))
-        written = record_vote(
+    return transaction(
+        services.engine,
+        lambda session: _record_choice(
+            session, choice, user=user, channel_id=channel_id, message_ts=message_ts, now=now
+        ),
+        what=Saving.VOTE,
+    )
+
+
+def _record_choice(
+    session: Session,
+    choice: VoteChoice,
+    *,
+    user: str,
+    channel_id: str | None,
+    message_ts: str | None,
+    now: datetime,
+) -> CastVote:
+    """One try at writing the vote; a repeat after a lost COMMIT finds it and writes nothing."""
+    poll = session.get(DecisionPoll, choice.poll_id)
+    if poll is None:
+        raise NotFound(problem(VoteProblem.NOT_FOUND))
+    check_message(poll, channel_id=channel_id, message_ts=message_ts)
+    person = person_by_slack_id(session=session, slack_id=user)
+    if person is None or person.id is None or not (person.is_leader and person.active):
+        raise NotAllowed(problem(VoteProblem.NOT_LEADER))
+    if poll.state != PollState.OPEN:
+        raise UserError(problem(VoteProblem.CLOSED))
+    written = record_vote(
+        session,
+        poll_id=choice.poll_id,
+        voter_id=person.id,
+        option=choice.option,
+        anonymous=poll.anonymous,
+        now=now,
+    )
+    if written.state == "closed":  # closed between the read above and the write
+        raise UserError(problem(VoteProblem.CLOSED))
+    if written.state == "kept":
+        raise UserError(problem(VoteProblem.ANONYMOUS_FINAL))
+    if written.state in ("cast", "changed"):
+        audit.record(
             session,
-            poll_id=choice.poll_id,
-            voter_id=person.id,
-            option=choice.option,
-            anonymous=poll.anonymous,
+            actor=f"slack:{user}",
+            action="vote" if written.state == "cast" else "change_vote",
+            entity="decision_poll",
+            entity_key=str(choice.poll_id),
+            # An anonymous poll's log says that someone voted, never what they chose.
+            before=None if poll.anonymous else _option(written.previous),
+            after={"voted": True} if poll.anonymous else _option(choice.option),
             now=now,
         )
-        if written.state == "closed":  # closed between the read above and the write
-            raise UserError(problem(VoteProblem.CLOSED))
-        if written.state == "kept":
-            raise UserError(problem(VoteProblem.ANONYMOUS_FINAL))
-        if written.state in ("cast", "changed"):
-            audit.record(
-                session,
-                actor=f"slack:{user}",
-                action="vote" if written.state == "cast" else "change_vote",
-                entity="decision_poll",
-                entity_key=str(choice.poll_id),
-                # An anonymous poll's log says that someone voted, never what they chose.
-                before=None if poll.anonymous else _option(written.previous),
-                after={"voted": True} if poll.anonymous else _option(choice.option),
-                now=now,
-            )
-        return CastVote(
-            poll_id=choice.poll_id,
-            option=choice.option,
-            state=written.state,
-            previous=written.previous,
-            voter=user,
-            anonymous=poll.anonymous,
-        )
+    return CastVote(
+        poll_id=choice.poll_id,
+        option=choice.option,
+        state=written.state,
+        previous=written.previous,
+        voter=user,
+        anonymous=poll.anonymous,
+    )
 
 
 class _CoalescedRedraws:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack
@@ -10,13 +11,13 @@ from slack_bolt import Ack
 from bot.decisions.news import after_pulse_answer
 from bot.errors import UserError
 from bot.home import refresh_home
-from bot.pulses.answers import pulses_of, record_status, refresh_prompt
+from bot.pulses.answers import RecordedAnswer, pulses_of, record_status, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
 from bot.services import Services
 from handlers.errors import say_error
 from handlers.guard import GuardedApp
 from handlers.payload import BadPayload, optional_str, payload_str
-from storage.db import session_scope
+from storage.db import Saving, once_saved, session_scope, transaction
 from storage.models import PulseStatus
 from templates import render_json
 from templates.ids import PulseIds
@@ -39,32 +40,43 @@ def _quick_answer(services: Services, status: PulseStatus) -> Callable[..., None
         ack()
         now = services.clock()
         user, pulse_id = payload_str(body, "user", "id"), _pulse_id(action)
-        # A UserError (not the owner, period over) is answered by handlers/guard.py.
-        with session_scope(services.engine) as session:
-            recorded = record_status(
+        # A UserError (not the owner, period over) is answered by handlers/guard.py; so is a
+        # NotSaved (the database stayed away): the person is told the answer was not saved.
+        recorded = transaction(
+            services.engine,
+            lambda session: record_status(
                 session, pulse_id=pulse_id, person=user, status=status, now=now
-            )
-        if recorded.created:  # open polls about the initiative hear of a new answer
-            after_pulse_answer(services, recorded.answer_id)
-        # Wherever it was pressed (DM, Home, the /pulse list), the DM and Home both show it.
-        refresh_prompt(services, pulse_id=pulse_id, now=now)
-        refresh_home(services, user_id=user, now=now)
-        response_url = optional_str(body, "response_url")
-        if response_url and body.get("container", {}).get("is_ephemeral"):
-            # Answered from the `/pulse` list: show the list without the answered one.
-            with session_scope(services.engine) as session:
-                mine = pulses_of(session, person=user, now=now)
-            reply = render_json(
-                "blocks/pulse_pending.json.j2",
-                mine=mine,
-                ids=PulseIds,
-                command=services.settings.pulse_command,
-            )
-            services.slack.respond(
-                response_url, text=reply["text"], blocks=reply["blocks"], replace_original=True
-            )
+            ),
+            what=Saving.PULSE_ANSWER,
+        )
+        with once_saved(Saving.PULSE_ANSWER):  # committed: a failure now is no failed answer
+            _show_answer(services, body, recorded, user=user, now=now)
 
     return answer
+
+
+def _show_answer(
+    services: Services, body: dict[str, Any], recorded: RecordedAnswer, *, user: str, now: datetime
+) -> None:
+    """Wherever it was pressed (DM, Home, the /pulse list), the DM and Home both show the answer."""
+    if recorded.created:  # open polls about the initiative hear of a new answer
+        after_pulse_answer(services, recorded.answer_id)
+    refresh_prompt(services, pulse_id=recorded.pulse_id, now=now)
+    refresh_home(services, user_id=user, now=now)
+    response_url = optional_str(body, "response_url")
+    if response_url and body.get("container", {}).get("is_ephemeral"):
+        # Answered from the `/pulse` list: show the list without the answered one.
+        with session_scope(services.engine) as session:
+            mine = pulses_of(session, person=user, now=now)
+        reply = render_json(
+            "blocks/pulse_pending.json.j2",
+            mine=mine,
+            ids=PulseIds,
+            command=services.settings.pulse_command,
+        )
+        services.slack.respond(
+            response_url, text=reply["text"], blocks=reply["blocks"], replace_original=True
+        )
 
 
 def _open_details(services: Services) -> Callable[..., None]:

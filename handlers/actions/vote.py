@@ -1,7 +1,8 @@
 """A leader's click on a decision poll's vote button, in the poll's message or on App Home.
 
 Refusals (not a leader, the poll closed, a tampered button) are UserErrors raised after the
-ack: handlers/guard.py answers them through the response_url, and nothing is recorded.
+ack: handlers/guard.py answers them through the response_url, and nothing is recorded. So is a
+vote the database could not take (NotSaved), or one saved but then not shown (SavedNotShown).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.home import refresh_home
 from bot.services import Services
 from handlers.guard import GuardedApp
 from handlers.payload import optional_str, payload_str
+from storage.db import Saving, once_saved
 from templates.ids import PollIds
 
 VOTE_ACTION = re.compile(rf"^{re.escape(PollIds.VOTE)}:")
@@ -41,6 +43,7 @@ def register(app: GuardedApp, services: Services) -> None:
             else None,
             now=now,
         )
-        after_vote(services, cast, response_url=optional_str(body, "response_url"))
-        if not on_message:  # voted from Home: Home shows their vote now
-            refresh_home(services, user_id=user, now=now)
+        with once_saved(Saving.VOTE):  # committed: a failure now is no failed vote
+            after_vote(services, cast, response_url=optional_str(body, "response_url"))
+            if not on_message:  # voted from Home: Home shows their vote now
+                refresh_home(services, user_id=user, now=now)

@@ -1,7 +1,8 @@
 """The "Add details" modal's submission: the answer recorded, or field errors in the modal.
 
 A UserError (a bad field, not the owner, the period over) is raised before the ack, so
-handlers/errors.py words it as the modal's field errors, each under its block.
+handlers/errors.py words it as the modal's field errors, each under its block; an answer the
+database could not take (NotSaved) is said there too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.pulses.details import listed_dependencies, pulse_id_from, read_details
 from bot.services import Services
 from handlers.guard import GuardedApp
 from handlers.payload import payload_dict, payload_str
-from storage.db import session_scope
+from storage.db import Saving, once_saved, transaction
 from templates.ids import PulseDetailsIds
 
 
@@ -31,17 +32,25 @@ def register(app: GuardedApp, services: Services) -> None:
         pulse_id = pulse_id_from(metadata)
         values = payload_dict(view, "state", "values")
         listed = listed_dependencies(metadata)
-        # One transaction: a field error rolls back, so nothing of the answer is saved.
-        with session_scope(services.engine) as session:
-            answer = read_details(
-                session, pulse_id=pulse_id, person=user, values=values, now=now, listed=listed
-            )
-            recorded = record_details(
-                session, pulse_id=pulse_id, person=user, answer=answer, now=now
-            )
+        # One transaction: a field error rolls back, so nothing of the answer is saved. Before
+        # the ack, so a NotSaved (the database stayed away) is said in the modal, still open.
+        recorded = transaction(
+            services.engine,
+            lambda session: record_details(
+                session,
+                pulse_id=pulse_id,
+                person=user,
+                answer=read_details(
+                    session, pulse_id=pulse_id, person=user, values=values, now=now, listed=listed
+                ),
+                now=now,
+            ),
+            what=Saving.PULSE_ANSWER,
+        )
         ack()
-        if recorded.created:  # open polls about the initiative hear of a new answer
-            after_pulse_answer(services, recorded.answer_id)
-        refresh_prompt(services, pulse_id=pulse_id, now=now)
-        refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
-        refresh_home(services, user_id=user, now=now)
+        with once_saved(Saving.PULSE_ANSWER):  # committed: a failure now is no failed answer
+            if recorded.created:  # open polls about the initiative hear of a new answer
+                after_pulse_answer(services, recorded.answer_id)
+            refresh_prompt(services, pulse_id=pulse_id, now=now)
+            refresh_requests(services, dependency_ids=recorded.dependencies_changed, now=now)
+            refresh_home(services, user_id=user, now=now)
