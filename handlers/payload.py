@@ -2,11 +2,17 @@
 
 user_id = payload_str(body, "user", "id")
 value = payload_str(body, "actions", 0, "value")
+words = command_words(body)
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# Control characters nobody types into a slash command; NUL in particular cannot be sent to
+# PostgreSQL in a query parameter at all ("PostgreSQL text fields cannot contain NUL").
+_UNTYPABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class BadPayload(Exception):
@@ -43,3 +49,9 @@ def optional_str(body: Any, *path: str | int) -> str | None:
     except BadPayload:
         return None
     return value if isinstance(value, str) and value else None
+
+
+def command_words(body: Any) -> list[str]:
+    """A slash command's text as words: whitespace collapsed, untypable control characters dropped."""
+    text = body.get("text") if isinstance(body, dict) else None
+    return _UNTYPABLE.sub("", text if isinstance(text, str) else "").split()
