@@ -188,8 +188,18 @@ def _edited(doc: Any, edits: list[tuple[tuple[Any, ...], str, Any]]) -> Any:
     return doc
 
 
+def _value_at(path: tuple[Any, ...]) -> Any:
+    node = BASE_DOC
+    for step in path:
+        node = node[step]
+    return node
+
+
+# Where the plan has text (titles, names, needs, people): most imports that fail late fail on text.
+TEXT_PLACES = [path for path in PLACES if isinstance(_value_at(path), str)]
 YAML_EDITS = st.lists(
-    st.tuples(st.sampled_from(PLACES), st.sampled_from(["set", "set", "remove", "twice"]), VALUES),
+    st.tuples(st.sampled_from(PLACES), st.sampled_from(["set", "set", "remove", "twice"]), VALUES)
+    | st.tuples(st.sampled_from(TEXT_PLACES), st.just("set"), TRICKY_TEXT | st.text(max_size=15)),
     min_size=1,
     max_size=3,
 )
