@@ -74,6 +74,8 @@ TRICKY = st.sampled_from(
         "<!channel>",
         "&lt;",
         "\x00",
+        "a\x00b",
+        "tab\tbell\x07",
         "a" * 3000,
     ]
 )
