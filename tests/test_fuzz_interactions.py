@@ -44,9 +44,9 @@ from tests import factories, poll_fixtures
 from tests.fuzz_support import all_rows, report_cases, restore
 from tests.test_pulse_answer_slack import post_prompt
 
-# Examples per test (events a third): about 6 s per test on a 2-core machine with SQLite.
+# Examples per test (events a third): about 3 s per test on a 2-core machine with SQLite.
 # PLANPULSE_FUZZ_EXAMPLES runs more, for a longer hunt.
-EXAMPLES = int(os.environ.get("PLANPULSE_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("PLANPULSE_FUZZ_EXAMPLES", "80"))
 
 USERS = st.sampled_from(["UALICE", "UALICE", "UBOB", "UCFO", "UCIO", "UGONE", "UNOBODY"])
 CHANNELS = st.sampled_from(["UALICE", "CDELIVERY", "CMARKETING", "CDECISIONS", "CRANDOM"])
