@@ -34,6 +34,7 @@ from bot.decisions.opening import (
 from bot.errors import NotFound, UserError
 from bot.health import plan_today
 from bot.problems import problem
+from bot.row_ids import is_row_id, row_id_in
 from bot.services import Services
 from bot.slack.errors import SlackError
 from storage import decisions as queries
@@ -78,7 +79,7 @@ def form_from(private_metadata: str | None) -> Form:
         anonymous, url = data.get("anonymous"), data.get("url")
     except (ValueError, TypeError, KeyError, AttributeError):
         milestone_id, framing_id, anonymous, url = None, None, None, None
-    if not _an_id(milestone_id) or (framing_id is not None and not _an_id(framing_id)):
+    if not is_row_id(milestone_id) or (framing_id is not None and not is_row_id(framing_id)):
         raise UserError(problem(DecisionProblem.FORM_OUT_OF_DATE, FramingIds.DATE_BLOCK))
     return Form(
         milestone_id=milestone_id,
@@ -88,16 +89,12 @@ def form_from(private_metadata: str | None) -> Form:
     )
 
 
-def _an_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def id_from(value: str | None) -> int:
     """A button's value; anything but an ID is a stale or forged button."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    row_id = row_id_in(value)
+    if row_id is None:
         raise UserError(problem(DecisionProblem.NOT_FOUND))
-    return int(text)
+    return row_id
 
 
 # --- what asking gets -------------------------------------------------------------------------

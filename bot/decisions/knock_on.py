@@ -23,6 +23,7 @@ from bot.dependencies.rules import DependencyAction, check_alternative_date, che
 from bot.errors import NotAllowed, NotFound, UserError
 from bot.milestones.rules import actor_for, apply_move_due, move_due, plan_today
 from bot.problems import ProblemCode, problem
+from bot.row_ids import is_row_id, row_id_in
 from bot.services import Services
 from bot.slack.errors import SlackError, SlackUnavailable
 from storage import outcomes as queries
@@ -61,10 +62,10 @@ class FollowThroughProblem(ProblemCode):
 
 def row_id_from(value: str | None) -> int:
     """A button's value or a form's metadata: anything but a row id is stale or forged."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    row_id = row_id_in(value)
+    if row_id is None:
         raise NotFound(problem(FollowThroughProblem.NOT_FOUND))
-    return int(text)
+    return row_id
 
 
 # --- knock-on answers -------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def knock_on_id_in(private_metadata: str | None) -> int:
         value = json.loads(private_metadata or "").get("knock_on_id")
     except (ValueError, AttributeError):
         value = None
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not is_row_id(value):
         raise UserError(problem(FollowThroughProblem.FORM_OUT_OF_DATE, Ids.MOVES_US_DATE_BLOCK))
     return value
 

@@ -19,6 +19,7 @@ from bot.decisions.poll_message import OPTIONS, refresh_poll_message
 from bot.decisions.thread import post_in_thread
 from bot.errors import NotAllowed, NotFound, UserError
 from bot.problems import ProblemCode, problem
+from bot.row_ids import row_id_in
 from bot.services import Services
 from bot.slack.errors import SlackError
 from storage.db import Saving, session_scope, transaction
@@ -29,9 +30,6 @@ from templates import render_json_object
 from templates.ids import PollIds
 
 log = logging.getLogger(__name__)
-
-# Longest poll id a button may carry: anything longer is not one of ours.
-_ID_DIGITS = 18
 
 
 class VoteProblem(ProblemCode):
@@ -65,9 +63,10 @@ class CastVote:
 
 
 def _poll_id(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > _ID_DIGITS:
+    poll_id = row_id_in(text)
+    if poll_id is None:
         raise NotFound(problem(VoteProblem.NOT_A_VOTE))
-    return int(text)
+    return poll_id
 
 
 def read_vote(*, block_id: str | None, value: str | None, action_id: str | None) -> VoteChoice:

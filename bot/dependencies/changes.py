@@ -18,6 +18,7 @@ from bot.dependencies.rules import (
 )
 from bot.errors import NotFound, UserError
 from bot.problems import problem
+from bot.row_ids import row_id_in
 from storage import dependencies as queries
 from storage.models import Dependency, Person
 from storage.people import person_by_slack_id
@@ -36,10 +37,10 @@ class ChangeOutcome:
 
 def dependency_id_from(value: str | None) -> int:
     """A button's value or a form's metadata: anything but a row id is a tampered or stale request."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    dependency_id = row_id_in(value)
+    if dependency_id is None:
         raise NotFound(problem(DependencyProblem.NOT_FOUND))
-    return int(text)
+    return dependency_id
 
 
 def check_provider(

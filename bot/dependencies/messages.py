@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.dependencies.rules import REASON_MAX, DependencyAction, buttons_for
+from bot.row_ids import is_row_id
 from bot.timezones import plan_zone
 from storage.dependencies import RequestView
 from storage.models import DependencyState, Person
@@ -120,7 +121,7 @@ def dependency_id_in(private_metadata: str | None) -> str | None:
         value = json.loads(private_metadata or "")["dependency_id"]
     except (ValueError, TypeError, KeyError):
         return None
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    return str(value) if is_row_id(value) else None
 
 
 def cant_make_it_view(dependency_id: int) -> dict[str, Any]:

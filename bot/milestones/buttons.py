@@ -28,6 +28,7 @@ from bot.milestones.rules import (
     move_due,
 )
 from bot.problems import problem
+from bot.row_ids import is_row_id, row_id_in
 from bot.services import Services
 from bot.slack.errors import SlackError
 from storage import plan
@@ -52,10 +53,10 @@ def actions_block(milestone_id: int, *, title: str | None = None) -> dict[str, A
 
 def milestone_id_from(value: str | None) -> int:
     """A button's value; anything but a milestone id is a stale or forged button."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    milestone_id = row_id_in(value)
+    if milestone_id is None:
         raise UserError(problem(MilestoneProblem.NOT_FOUND))
-    return int(text)
+    return milestone_id
 
 
 # --- what a modal remembers -------------------------------------------------------------------
@@ -85,7 +86,7 @@ def form_from(private_metadata: str | None, *, block_id: str) -> Form:
         seen_due = date.fromisoformat(due) if due is not None else None
     except (ValueError, TypeError, KeyError, AttributeError):
         milestone_id, seen_due, url = None, None, None
-    if not isinstance(milestone_id, int) or isinstance(milestone_id, bool):
+    if not is_row_id(milestone_id):
         raise UserError(problem(MilestoneProblem.FORM_OUT_OF_DATE, block_id))
     return Form(milestone_id, seen_due, url if isinstance(url, str) and url else None)
 

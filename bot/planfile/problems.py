@@ -81,6 +81,7 @@ class PlanProblemCode(ProblemCode):
     KPI_DUE_NOT_AFTER_START = "plan.kpi_due_not_after_start"
     KPI_RED_BELOW_AMBER = "plan.kpi_red_below_amber"
     NOT_A_FLAG = "plan.not_a_flag"  # given
+    CONTROL_CHARACTER = "plan.control_character"  # given, character (its code, e.g. U+0000)
     POLL_QUORUM_OVER_LEADERS = "plan.poll_quorum_over_leaders"  # quorum, leaders
     # A milestone's linked work (`work:`)
     WORK_ONE_TRACKER = "plan.work_one_tracker"

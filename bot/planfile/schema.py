@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bot.planfile.problems import PlanProblemCode as Code
 from bot.planfile.problems import PlanValueError
@@ -21,6 +29,8 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+# C0 controls but tab and line breaks, and DEL: what a multi-line YAML or a cell may hold is fine.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 READING_EVERY_DAYS = 35  # storage.models.Kpi.reading_every_days has the same default
 
 
@@ -115,6 +125,19 @@ class Item(BaseModel):
     """Unknown fields are errors: a typo must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _typable(cls, value: Any) -> Any:
+        """No control characters in any text: nobody means one, Slack shows none, and PostgreSQL
+        cannot store a NUL at all (the import would fail half-way instead of being refused)."""
+        for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            found = CONTROL_CHARACTER.search(text) if isinstance(text, str) else None
+            if found:
+                raise PlanValueError(
+                    Code.CONTROL_CHARACTER, given=text, character=f"U+{ord(found[0]):04X}"
+                )
+        return value
 
 
 class Channels(Item):

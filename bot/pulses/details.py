@@ -26,6 +26,7 @@ from bot.pulses.rules import (
     parse_date,
     parse_number,
 )
+from bot.row_ids import is_row_id, row_id_in
 from bot.work.progress import milestone_burnups
 from storage import pulses as queries
 from storage.dependencies import open_dependencies_of
@@ -59,7 +60,7 @@ def _metadata(private_metadata: str | None) -> dict[str, Any]:
 def pulse_id_from(private_metadata: str | None) -> int:
     """The pulse a submitted modal is about; anything unreadable is a stale or forged view."""
     pulse_id = _metadata(private_metadata).get("pulse_id")
-    if not isinstance(pulse_id, int) or isinstance(pulse_id, bool):
+    if not is_row_id(pulse_id):
         raise UserError(problem(AnswerProblem.FORM_OUT_OF_DATE))
     return pulse_id
 
@@ -69,7 +70,7 @@ def listed_dependencies(private_metadata: str | None) -> list[int]:
     listed = _metadata(private_metadata).get("dependency_ids")
     if not isinstance(listed, list):
         return []
-    return [i for i in listed if isinstance(i, int) and not isinstance(i, bool)]
+    return [i for i in listed if is_row_id(i)]
 
 
 def loading_view(pulse_id: int) -> dict[str, Any]:
@@ -191,11 +192,7 @@ def read_details(
         if number is not None:
             kpi_values[kpi_id] = number
 
-    done = {
-        int(option["value"])
-        for option in _element(values, Ids.DONE_BLOCK, Ids.DONE).get("selected_options") or []
-        if str(option.get("value", "")).isdigit()
-    }
+    done = _ticked(_element(values, Ids.DONE_BLOCK, Ids.DONE))
     milestone_updates: dict[int, MilestoneUpdate] = dict.fromkeys(done, DONE)
     for block_id, milestone_id in _suffixed_blocks(values, Ids.EXPECTED_BLOCK_PREFIX):
         chosen = _element(values, block_id, Ids.EXPECTED).get("selected_date")
@@ -210,11 +207,7 @@ def read_details(
 
     blockers = _element(values, Ids.BLOCKERS_BLOCK, Ids.BLOCKERS).get("value")
     late = _element(values, Ids.DEPENDENCY_LATE_BLOCK, Ids.DEPENDENCY_LATE)
-    ticked = {
-        int(option["value"])
-        for option in late.get("selected_options") or []
-        if isinstance(option, dict) and str(option.get("value", "")).isdigit()
-    }
+    ticked = _ticked(late)
     reports = {dependency_id: False for dependency_id in listed}
     reports.update(dict.fromkeys(ticked, True))
     answer = Answer(
@@ -249,6 +242,18 @@ def _suffixed_blocks(values: Mapping[str, Any], prefix: str) -> list[tuple[str, 
     found = []
     for block_id in values:
         suffix = block_id.removeprefix(prefix)
-        if suffix != block_id and suffix.isdigit():
-            found.append((block_id, int(suffix)))
+        row_id = row_id_in(suffix) if suffix != block_id else None
+        if row_id is not None:
+            found.append((block_id, row_id))
     return found
+
+
+def _ticked(element: Mapping[str, Any]) -> set[int]:
+    """The row ids of a checkbox group's ticked options (anything else is ignored)."""
+    options = element.get("selected_options")
+    ticked = set()
+    for option in options if isinstance(options, list) else []:
+        row_id = row_id_in(str(option.get("value"))) if isinstance(option, dict) else None
+        if row_id is not None:
+            ticked.add(row_id)
+    return ticked

@@ -13,6 +13,7 @@ from bot.errors import UserError
 from bot.home import refresh_home
 from bot.pulses.answers import RecordedAnswer, pulses_of, record_status, refresh_prompt
 from bot.pulses.details import details_view, loading_view, message_view
+from bot.row_ids import row_id_in
 from bot.services import Services
 from handlers.errors import say_error
 from handlers.guard import GuardedApp
@@ -100,6 +101,7 @@ def _open_details(services: Services) -> Callable[..., None]:
 
 def _pulse_id(action: dict[str, Any]) -> int:
     value = payload_str(action, "value")
-    if not value.isdigit():
-        raise BadPayload(f"pulse button value {value!r} is not a pulse id")
-    return int(value)
+    pulse_id = row_id_in(value)
+    if pulse_id is None:
+        raise BadPayload(f"pulse button value {value[:40]!r} is not a pulse id")
+    return pulse_id

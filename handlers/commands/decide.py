@@ -15,7 +15,7 @@ from bot.decisions.framing import ask_by_command, open_poll_answer
 from bot.services import Services
 from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
-from handlers.payload import payload_str
+from handlers.payload import command_words, payload_str
 from storage.db import session_scope
 
 
@@ -25,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.command(command)
     def decide(ack: Ack, body: dict[str, Any]) -> None:
         user = payload_str(body, "user_id")
-        text = " ".join(str(body.get("text") or "").split())
+        text = " ".join(command_words(body))
         with session_scope(services.engine) as session:
             asked = ask_by_command(
                 session, text=text, person=user, now=services.clock(), command=command

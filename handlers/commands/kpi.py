@@ -12,7 +12,7 @@ from bot.reports import KpiChartWanted, kpi_answer
 from bot.services import Services
 from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
-from handlers.payload import payload_str
+from handlers.payload import command_words, payload_str
 from storage.db import session_scope
 from templates import render_json_object
 from templates.answers import Asked, kpi_message
@@ -25,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
     def kpi(ack: Ack, body: dict[str, Any]) -> None:
         # A few indexed reads (see docs/BENCHMARKS.md): fast enough to answer in the ack itself,
         # which saves a response_url round trip and keeps the answer private to the asker.
-        text = " ".join(str(body.get("text") or "").split())
+        text = " ".join(command_words(body))
         now = services.clock()
         with session_scope(services.engine) as session:
             answer = kpi_answer(session, text, now)

@@ -13,7 +13,7 @@ from bot.reports import DigestWanted, plan_answer
 from bot.services import Services
 from handlers.deadline import ack_or_respond
 from handlers.guard import GuardedApp
-from handlers.payload import payload_str
+from handlers.payload import command_words, payload_str
 from storage.db import session_scope
 from templates.answers import Asked, plan_message
 from templates.digest import digest_private
@@ -25,7 +25,7 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.command(settings.plan_command)
     def plan(ack: Ack, body: dict[str, Any]) -> None:
         user = payload_str(body, "user_id")
-        text = " ".join(str(body.get("text") or "").split())
+        text = " ".join(command_words(body))
         now = services.clock()
         with session_scope(services.engine) as session:
             answer = plan_answer(session, text, user, now, links=MessageLinks(services.slack))

@@ -11,7 +11,7 @@ from bot.pulses.answers import pulses_of
 from bot.pulses.away import clear_away, set_away
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_str
+from handlers.payload import command_words, payload_str
 from storage.db import session_scope
 from templates import render_json
 from templates.ids import PulseIds
@@ -24,7 +24,7 @@ def register(app: GuardedApp, services: Services) -> None:
     def pulse(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         user, response_url = payload_str(body, "user_id"), payload_str(body, "response_url")
-        words = str(body.get("text") or "").split()
+        words = command_words(body)
         now = services.clock()
         # A UserError (a bad date for `away`) is answered through the response_url by the guard.
         reply = _reply(services, command=command, user=user, words=words, now=now)

@@ -14,7 +14,7 @@ from slack_bolt import Ack
 from bot.decisions.framing import after_submission, submit_framing
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_dict, payload_str
+from handlers.payload import form_values, payload_str
 from storage.db import session_scope
 from templates.ids import FramingIds
 
@@ -27,7 +27,7 @@ def register(app: GuardedApp, services: Services) -> None:
             submitted = submit_framing(
                 session,
                 private_metadata=view.get("private_metadata"),
-                values=payload_dict(view, "state", "values"),
+                values=form_values(view),
                 person=user,
                 now=now,
             )

@@ -18,7 +18,7 @@ from bot.errors import UserError
 from bot.problems import problem
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_dict, payload_str
+from handlers.payload import form_values, payload_str
 from templates.ids import CantMakeItIds
 
 
@@ -33,7 +33,7 @@ def register(app: GuardedApp, services: Services) -> None:
             services,
             user=payload_str(body, "user", "id"),
             dependency_id=dependency_id_from(raw_id),
-            values=payload_dict(view, "state", "values"),
+            values=form_values(view),
             now=now,
         )
         ack()

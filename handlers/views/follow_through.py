@@ -15,7 +15,7 @@ from bot.alerts import run_detection
 from bot.decisions.knock_on import after_answer, reply, submit_moves_us
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_dict, payload_str
+from handlers.payload import form_values, payload_str
 from storage.db import session_scope
 from templates.ids import FollowThroughIds
 
@@ -28,7 +28,7 @@ def register(app: GuardedApp, services: Services) -> None:
             knock_on_id = submit_moves_us(
                 session,
                 private_metadata=view.get("private_metadata"),
-                values=payload_dict(view, "state", "values"),
+                values=form_values(view),
                 user=user,
                 now=now,
             )

@@ -17,7 +17,7 @@ from bot.home import refresh_home
 from bot.milestones.buttons import Submitted, submit_descope, submit_new_date, tell_presser
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_dict, payload_str
+from handlers.payload import form_values, payload_str
 from storage.db import session_scope
 from templates.ids import MilestoneIds
 
@@ -34,7 +34,7 @@ def _submitted(services: Services, apply: Callable[..., Submitted]) -> Callable[
             done = apply(
                 session,
                 private_metadata=view.get("private_metadata"),
-                values=payload_dict(view, "state", "values"),
+                values=form_values(view),
                 person=user,
                 now=now,
             )

@@ -18,7 +18,7 @@ from bot.pulses.answers import record_details, refresh_prompt
 from bot.pulses.details import listed_dependencies, pulse_id_from, read_details
 from bot.services import Services
 from handlers.guard import GuardedApp
-from handlers.payload import payload_dict, payload_str
+from handlers.payload import form_values, payload_str
 from storage.db import Saving, once_saved, transaction
 from templates.ids import PulseDetailsIds
 
@@ -30,7 +30,7 @@ def register(app: GuardedApp, services: Services) -> None:
         user = payload_str(body, "user", "id")
         metadata = view.get("private_metadata")
         pulse_id = pulse_id_from(metadata)
-        values = payload_dict(view, "state", "values")
+        values = form_values(view)
         listed = listed_dependencies(metadata)
         # One transaction: a field error rolls back, so nothing of the answer is saved. Before
         # the ack, so a NotSaved (the database stayed away) is said in the modal, still open.
