@@ -584,6 +584,33 @@ METHODS: dict[str, tuple[Callable[[SlackState, dict[str, Any]], dict[str, Any]],
     "apps.connections.open": (SlackState.apps_connections_open, "app"),
 }
 
+# Slack's rate-limit tier of each method (https://docs.slack.dev/apis/web-api/rate-limits):
+# Tier 1 about 1/min, Tier 2 20+/min, Tier 3 50+/min, Tier 4 100+/min; "special" methods have
+# limits of their own (chat.postMessage: about 1 message per second per channel).
+METHOD_TIERS: dict[str, str] = {
+    "auth.test": "special",
+    "chat.postMessage": "special",
+    "chat.update": "3",
+    "chat.delete": "3",
+    "chat.getPermalink": "special",
+    "chat.postEphemeral": "4",
+    "conversations.open": "3",
+    "conversations.info": "3",
+    "conversations.list": "2",
+    "conversations.history": "3",
+    "conversations.replies": "3",
+    "users.list": "2",
+    "users.info": "4",
+    "users.lookupByEmail": "3",
+    "views.open": "4",
+    "views.push": "4",
+    "views.update": "4",
+    "views.publish": "4",
+    "files.getUploadURLExternal": "4",
+    "files.completeUploadExternal": "4",
+    "apps.connections.open": "1",
+}
+
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes")
