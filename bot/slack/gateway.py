@@ -27,7 +27,9 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.slack.errors import SlackError, SlackUnavailable, classify
+from bot.clock import utcnow
+from bot.slack.credentials import TOKEN_REFUSALS, SlackCredentials
+from bot.slack.errors import AccountInactive, InvalidAuth, SlackError, SlackUnavailable, classify
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +172,22 @@ def response_url_origins(api_url: str) -> frozenset[Origin]:
 
 
 class SlackGateway:
-    """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure."""
+    """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure.
 
-    def __init__(self, client: WebClient) -> None:
+    Once Slack refuses the token (`credentials.revoked`), every call raises `InvalidAuth` without
+    a request: a revoked token stays revoked, and Slack is not asked again until a restart.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        credentials: SlackCredentials | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.client = client
+        self.credentials = credentials or SlackCredentials()
+        self._clock = clock  # read only to stamp a revocation
         # A response_url comes inside the request: only Slack's own hosts may be posted to, or
         # a payload could make the bot POST to an internal service of the sender's choosing.
         self.response_url_origins = response_url_origins(client.base_url)
@@ -186,13 +200,21 @@ class SlackGateway:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        revoked = self.credentials.revoked
+        if revoked is not None:
+            raise InvalidAuth(revoked.code, method=method)
         try:
             response = call()
         except SlackApiError as exc:
             status = exc.response.status_code if exc.response is not None else None
-            data = exc.response.data if exc.response is not None else None
-            code = str(data.get("error", "unknown_error")) if isinstance(data, dict) else "bad_body"
-            raise classify(code, method=method, status=status) from None
+            code = _error_code(exc)
+            error = classify(code, method=method, status=status)
+            if isinstance(error, InvalidAuth) or (
+                isinstance(error, AccountInactive) and self._token_refused(method)
+            ):
+                self.credentials.revoke(code=code, method=method, at=self._clock())
+                raise InvalidAuth(code, method=method, status=status) from None
+            raise error from None
         except (URLError, OSError, SlackRequestError) as exc:
             # Connection refused, timeouts, resets that outlasted the retries.
             raise SlackUnavailable(type(exc).__name__, method=method) from None
@@ -200,6 +222,19 @@ class SlackGateway:
         if not isinstance(data, dict):
             raise SlackError("bad_body", method=method, status=response.status_code)
         return data
+
+    def _token_refused(self, method: str) -> bool:
+        """Whether an `account_inactive` is about the token (its bot or workspace was deleted)
+        rather than the user posted to: auth.test, which names no user, tells them apart."""
+        if method == "auth.test":
+            return True
+        try:
+            self.client.auth_test()
+        except SlackApiError as exc:
+            return _error_code(exc) in TOKEN_REFUSALS
+        except (URLError, OSError, SlackRequestError):
+            return False  # cannot tell now: the user's error stands, the next call asks again
+        return False
 
     def _pages(
         self, method: str, call: Callable[[str | None], SlackResponse]
@@ -502,6 +537,11 @@ class SlackGateway:
                     )
                 )
         return channels
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    return str(data.get("error", "unknown_error")) if isinstance(data, dict) else "bad_body"
 
 
 def _user(member: Mapping[str, Any]) -> SlackUser:
