@@ -130,6 +130,9 @@ class SlackState:
         self._base_url = base_url
         self._ids = itertools.count(1)
         self._last_ts = 0.0
+        # What message timestamps are made from: the real clock, or a test's simulated one, so
+        # that "posted since" questions (conversations.history `oldest`) agree with the bot's now.
+        self.clock: Callable[[], float] = time.time
 
     # --- ids ----------------------------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class SlackState:
         return f"{prefix}{next(self._ids):08X}"
 
     def next_ts(self) -> str:
-        now = max(time.time(), self._last_ts + 0.000001)
+        now = max(self.clock(), self._last_ts + 0.000001)
         self._last_ts = now
         return f"{now:.6f}"
 

@@ -260,6 +260,24 @@ class StandIn:
         with self._changed:
             self._drops.setdefault(method, []).extend([landed] * times)
 
+    def pending_faults(self) -> int:
+        """How many armed failures, drops and delays have not met their call yet."""
+        with self._changed:
+            return (
+                sum(f.times for queue in self._failures.values() for f in queue)
+                + sum(f.times for queue in self._tier_failures.values() for f in queue)
+                + sum(len(queue) for queue in self._drops.values())
+                + sum(len(queue) for queue in self._delays.values())
+            )
+
+    def clear_faults(self) -> None:
+        """Forget every failure, drop and delay still waiting for its call (not `rate_limit`)."""
+        with self._changed:
+            self._failures.clear()
+            self._tier_failures.clear()
+            self._drops.clear()
+            self._delays.clear()
+
     def revoke_token(self, token: str | None = None, *, error: str = "token_revoked") -> None:
         """From now on every call with `token` (the workspace's bot token by default) gets
         `error` (`token_revoked`, `invalid_auth`, `account_inactive`), as after an uninstall.
