@@ -24,6 +24,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
@@ -120,13 +123,45 @@ class BotIdentity:
     team: str | None
 
 
+# Methods that do something each time they are called: sent twice, a message is posted twice.
+NOT_IDEMPOTENT = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+
+
+class ConnectionRetryHandler(ConnectionErrorRetryHandler):
+    """Retries a connection that failed before the request was sent (urllib raises `URLError`);
+    a connection dropped after it was sent is retried only where a repeat does no harm.
+
+    A reset or a close while waiting for the answer (`ConnectionResetError`,
+    `RemoteDisconnected`) means Slack may have done it: a post retried then would be posted
+    twice. Such a post fails as `SlackUnavailable` and its caller finds it again by its tag.
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not isinstance(error, URLError) and _api_method(request.url) in NOT_IDEMPOTENT:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+def _api_method(url: str) -> str:
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
 def retry_handlers() -> list[RetryHandler]:
     """429s honour Retry-After; dropped connections and 500/503 are retried a bounded number of times."""
     return [
         RateLimitErrorRetryHandler(max_retry_count=3),
         # Connection failures only: a read timeout is not retried, because the post may have
         # landed (a tagged post can be found again instead of being sent twice).
-        ConnectionErrorRetryHandler(
+        ConnectionRetryHandler(
             max_retry_count=2, error_types=[URLError, ConnectionResetError, RemoteDisconnected]
         ),
         ServerErrorRetryHandler(max_retry_count=2),
@@ -216,8 +251,14 @@ class SlackGateway:
                 raise InvalidAuth(code, method=method, status=status) from None
             raise error from None
         except (URLError, OSError, SlackRequestError) as exc:
-            # Connection refused, timeouts, resets that outlasted the retries.
-            raise SlackUnavailable(type(exc).__name__, method=method) from None
+            # Connection refused, timeouts, resets that outlasted the retries. urllib raises
+            # URLError until the request is sent; after that (waiting for the answer) the raw
+            # error, and the call may have taken effect.
+            raise SlackUnavailable(
+                type(exc).__name__,
+                method=method,
+                maybe_delivered=isinstance(exc, OSError) and not isinstance(exc, URLError),
+            ) from None
         data = response.data
         if not isinstance(data, dict):
             raise SlackError("bad_body", method=method, status=response.status_code)
