@@ -2,6 +2,8 @@
 
 Each step runs on its own so one failure (Slack down, a bad row) does not stop the others. Safe
 to run twice and beside a running server: the database, not this process, decides what is done.
+Once Slack has refused the bot token, the steps that need Slack are skipped, leaving their work
+in the database for the process that has a valid token.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bot.clock import utcnow
 from bot.errors import ConfigurationError
 from bot.problems import problem
 from bot.services import Services
+from bot.slack.errors import InvalidAuth
 from storage import jobs as queries
 from storage.db import session_scope
 from storage.events import forget_events
@@ -33,10 +36,11 @@ class TickReport:
 
     results: dict[str, object] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # step -> why (Slack refused the token)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.skipped
 
 
 def _pulses(services: Services, now: datetime) -> object:
@@ -168,14 +172,23 @@ STEPS: dict[str, Callable[[Services, datetime], object]] = {
     "digest": _digest,
     "event_pruning": _daily_event_pruning,
 }
+# Steps that never call Slack: they still run while Slack refuses the token.
+OFFLINE_STEPS = frozenset({"event_pruning"})
 
 
 def run_tick(services: Services, now: datetime) -> TickReport:
     """Run every step once for `now`; a failing step is logged and the next one still runs."""
     report = TickReport()
     for name, step in STEPS.items():
+        revoked = services.slack.credentials.revoked
+        if revoked is not None and name not in OFFLINE_STEPS:
+            report.skipped[name] = revoked.code
+            continue
         try:
             report.results[name] = step(services, now)
+        except InvalidAuth as exc:
+            # The gateway said it once, loudly; a traceback per step would only bury that line.
+            report.failed[name] = f"InvalidAuth: {exc.code}"
         except Exception as exc:
             log.exception("Tick step %s failed", name)
             report.failed[name] = f"{type(exc).__name__}: {exc}"
@@ -203,5 +216,8 @@ def tick_command(args: argparse.Namespace) -> int:
         services.engine.dispose()
     for name, result in report.results.items():
         log.info("tick %s: %s", name, result)
+    if services.slack.credentials.revoked is not None:
+        # Configuration, not an outage: the refusal was logged once; exit 2 so that cron says so.
+        return 2
     # A failed step is logged and retried by the next tick; cron should not page on it.
     return 0

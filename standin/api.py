@@ -130,6 +130,9 @@ class SlackState:
         self._base_url = base_url
         self._ids = itertools.count(1)
         self._last_ts = 0.0
+        # What message timestamps are made from: the real clock, or a test's simulated one, so
+        # that "posted since" questions (conversations.history `oldest`) agree with the bot's now.
+        self.clock: Callable[[], float] = time.time
 
     # --- ids ----------------------------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class SlackState:
         return f"{prefix}{next(self._ids):08X}"
 
     def next_ts(self) -> str:
-        now = max(time.time(), self._last_ts + 0.000001)
+        now = max(self.clock(), self._last_ts + 0.000001)
         self._last_ts = now
         return f"{now:.6f}"
 
@@ -582,6 +585,33 @@ METHODS: dict[str, tuple[Callable[[SlackState, dict[str, Any]], dict[str, Any]],
     "files.getUploadURLExternal": (SlackState.files_get_upload_url_external, "bot"),
     "files.completeUploadExternal": (SlackState.files_complete_upload_external, "bot"),
     "apps.connections.open": (SlackState.apps_connections_open, "app"),
+}
+
+# Slack's rate-limit tier of each method (https://docs.slack.dev/apis/web-api/rate-limits):
+# Tier 1 about 1/min, Tier 2 20+/min, Tier 3 50+/min, Tier 4 100+/min; "special" methods have
+# limits of their own (chat.postMessage: about 1 message per second per channel).
+METHOD_TIERS: dict[str, str] = {
+    "auth.test": "special",
+    "chat.postMessage": "special",
+    "chat.update": "3",
+    "chat.delete": "3",
+    "chat.getPermalink": "special",
+    "chat.postEphemeral": "4",
+    "conversations.open": "3",
+    "conversations.info": "3",
+    "conversations.list": "2",
+    "conversations.history": "3",
+    "conversations.replies": "3",
+    "users.list": "2",
+    "users.info": "4",
+    "users.lookupByEmail": "3",
+    "views.open": "4",
+    "views.push": "4",
+    "views.update": "4",
+    "views.publish": "4",
+    "files.getUploadURLExternal": "4",
+    "files.completeUploadExternal": "4",
+    "apps.connections.open": "1",
 }
 
 

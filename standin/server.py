@@ -5,6 +5,9 @@ client = WebClient(token="xoxb-test", base_url=standin.api_url)
 ...
 standin.wait_for("chat.postMessage", count=1)      # the Call records, once there are enough
 standin.fail_next("users.list", status=429, retry_after=1)
+standin.rate_limit_tier("3", retry_after=1)           # the next Tier 3 call, whatever its method
+standin.drop_next("chat.postMessage", landed=True)   # posted, then the connection is reset
+standin.revoke_token()                              # every call with the token: token_revoked
 standin.stop()
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +26,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from standin.api import METHODS, ApiError, Ephemeral, Message, SlackState, UploadedFile
+from standin.api import (
+    METHOD_TIERS,
+    METHODS,
+    ApiError,
+    Ephemeral,
+    Message,
+    SlackState,
+    UploadedFile,
+)
 from standin.socket_mode import SocketModeConnection, accept_key
 from standin.validation import Invalid, check_blocks
 from standin.workspace import Workspace
@@ -51,6 +64,10 @@ class _Failure:
     delay: float
 
 
+class Dropped(Exception):
+    """The call's connection is to be reset without an answer (`StandIn.drop_next`)."""
+
+
 @dataclass
 class _ResponseUrl:
     id: str
@@ -75,7 +92,10 @@ class StandIn:
         self._changed = threading.Condition(self.state.lock)
         self._failures: dict[str, list[_Failure]] = {}
         self._random_429: tuple[random.Random, float] | None = None  # (generator, share of calls)
-        self._delays: dict[str, list[float]] = {}
+        self._delays: dict[str, list[tuple[float, bool]]] = {}  # (seconds, after the work)
+        self._tier_failures: dict[str, list[_Failure]] = {}
+        self._drops: dict[str, list[bool]] = {}  # method -> [landed?] per dropped call
+        self._revoked_tokens: dict[str, str] = {}  # token -> the error every call with it gets
         self._rate_limits: dict[str, float] = {}  # method -> seconds between posts per channel
         self._last_post: dict[tuple[str, str], float] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
@@ -209,10 +229,61 @@ class StandIn:
             self._last_post[key] = now
         return False
 
-    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """Make the next `times` calls of `method` answer normally, but only after `seconds`."""
+    def delay_next(
+        self, method: str, seconds: float, *, times: int = 1, landed: bool = False
+    ) -> None:
+        """Make the next `times` calls of `method` answer normally, but only after `seconds`.
+
+        With `landed`, the call takes effect at once and only its answer is late: what a client
+        that times out meanwhile cannot tell from a call that never arrived."""
         with self._changed:
-            self._delays.setdefault(method, []).extend([seconds] * times)
+            self._delays.setdefault(method, []).extend([(seconds, landed)] * times)
+
+    def rate_limit_tier(
+        self, tier: str, *, retry_after: int = 1, times: int = 1, error: str = "ratelimited"
+    ) -> None:
+        """Answer the next `times` calls of any method in `tier` ("1"…"4", "special";
+        `standin.api.METHOD_TIERS`) with 429 and Retry-After, as Slack does per tier."""
+        if tier not in set(METHOD_TIERS.values()):
+            raise ValueError(f"unknown tier {tier!r}")
+        with self._changed:
+            self._tier_failures.setdefault(tier, []).append(
+                _Failure(error, 429, retry_after, times, 0.0)
+            )
+
+    def drop_next(self, method: str, *, landed: bool = False, times: int = 1) -> None:
+        """Reset the connection of the next `times` calls of `method` instead of answering.
+
+        `landed=False`: reset before the call does anything. `landed=True`: the call takes
+        effect (a post is posted), then the connection is reset: the client sees an error for
+        something that happened."""
+        with self._changed:
+            self._drops.setdefault(method, []).extend([landed] * times)
+
+    def pending_faults(self) -> int:
+        """How many armed failures, drops and delays have not met their call yet."""
+        with self._changed:
+            return (
+                sum(f.times for queue in self._failures.values() for f in queue)
+                + sum(f.times for queue in self._tier_failures.values() for f in queue)
+                + sum(len(queue) for queue in self._drops.values())
+                + sum(len(queue) for queue in self._delays.values())
+            )
+
+    def clear_faults(self) -> None:
+        """Forget every failure, drop and delay still waiting for its call (not `rate_limit`)."""
+        with self._changed:
+            self._failures.clear()
+            self._tier_failures.clear()
+            self._drops.clear()
+            self._delays.clear()
+
+    def revoke_token(self, token: str | None = None, *, error: str = "token_revoked") -> None:
+        """From now on every call with `token` (the workspace's bot token by default) gets
+        `error` (`token_revoked`, `invalid_auth`, `account_inactive`), as after an uninstall.
+        Issue a new one with `standin.workspace.bot_token = "xoxb-…"`."""
+        with self._changed:
+            self._revoked_tokens[token or self.workspace.bot_token] = error
 
     def issue_trigger(self, user_id: str | None = None) -> str:
         """A trigger_id as Slack puts in an interaction payload (usable once, for 3 seconds)."""
@@ -299,7 +370,9 @@ class StandIn:
                 generator, share = self._random_429
                 if generator.random() < share:
                     return _Failure("ratelimited", 429, generator.choice((0, 1)), 1, 0.0)
-            queue = self._failures.get(method) or []
+            queue = self._failures.get(method) or self._tier_failures.get(
+                METHOD_TIERS.get(method, ""), []
+            )
             if not queue:
                 return None
             failure = queue[0]
@@ -319,8 +392,13 @@ class StandIn:
             failure = _Failure("ratelimited", 429, 1, 1, 0.0)
         with self._changed:
             delays = self._delays.get(method)
-            delay = delays.pop(0) if delays else 0.0
-        if delay:
+            delay, late_answer = delays.pop(0) if delays else (0.0, False)
+            drops = self._drops.get(method) if failure is None else None
+            drop = drops.pop(0) if drops else None
+        if drop is False:
+            self._record(Call(method, params, now, False, "connection_reset"))
+            raise Dropped(method)
+        if delay and not late_answer:
             time.sleep(delay)
         if failure is not None:
             if failure.delay:
@@ -340,6 +418,8 @@ class StandIn:
             body = {"ok": False, "error": "unknown_method"}
         elif not token:
             body = {"ok": False, "error": "not_authed"}
+        elif token in self._revoked_tokens:
+            body = {"ok": False, "error": self._revoked_tokens[token]}
         elif token != expected:
             body = {"ok": False, "error": "invalid_auth"}
         else:
@@ -358,7 +438,13 @@ class StandIn:
                     "response_metadata": {"messages": [f"[ERROR] {exc}"]},
                 }
         error = body.get("error")
+        if drop:
+            # It happened, but the answer never leaves: recorded as done, then the reset.
+            self._record(Call(method, params, now, error is None, "connection_reset", body))
+            raise Dropped(method)
         self._record(Call(method, params, now, error is None, str(error) if error else None, body))
+        if delay and late_answer:
+            time.sleep(delay)
         return (404 if entry is None else 200), {}, body
 
     def handle_response_url(self, key: str, payload: Any) -> tuple[int, str]:
@@ -469,7 +555,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a late answer to a client that gave up (delay_next)
 
     def _params(self, raw: bytes, query: str) -> dict[str, Any]:
         params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -488,6 +577,12 @@ class _Handler(BaseHTTPRequestHandler):
             return header[7:].strip()
         token = params.pop("token", None)
         return str(token) if token else None
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset (SO_LINGER 0), no HTTP answer at all."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path == "/socket-mode":
@@ -523,7 +618,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, b'{"ok":false,"error":"invalid_json"}', "application/json")
                 return
             token = self._token(params)
-            status, headers, body = self.standin.handle_api(parts.path[5:], params, token)
+            try:
+                status, headers, body = self.standin.handle_api(parts.path[5:], params, token)
+            except Dropped:
+                self._reset()
+                return
             self._send(
                 status, json.dumps(body).encode(), "application/json; charset=utf-8", headers
             )

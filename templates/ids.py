@@ -134,6 +134,7 @@ class MessageEvents(StrEnum):
     ALERT = "planpulse_alert"  # payload: {"alert_ids": "4,5", "summary": "yes" | "no"}
     POLL = "planpulse_poll"  # payload: {"poll_id"}
     POLL_OUTCOME = "planpulse_poll_outcome"  # payload: {"poll_id"}
+    POLL_REMINDER = "planpulse_poll_reminder"  # a DM to a non-voter; payload: {"poll_id"}
     DIGEST = "planpulse_digest"  # payload: {"digest_id", "period"}
     DIGEST_PART = "planpulse_digest_part"  # a thread reply; payload: {"digest_id", "part"}
     FRAMING = "planpulse_framing"  # payload: {"framing_id"}

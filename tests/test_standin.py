@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -188,3 +189,41 @@ def test_random_rate_limits_answer_a_share_of_calls_with_429(standin) -> None:
     assert 60 < limited < 140
     standin.rate_limit_randomly(0)
     assert set(statuses(20)) == {200}
+
+
+def test_faults_a_client_cannot_see_through(standin) -> None:
+    """A reset before or after the call took effect, a late answer, a tier's 429, a revoked token."""
+    standin.drop_next("chat.postMessage", landed=False)
+    standin.drop_next("chat.postMessage", landed=True)
+    for _ in range(2):
+        try:
+            _api(standin, "chat.postMessage", channel="CDELIVERY", text="x")
+        except httpx.TransportError:
+            pass
+        else:
+            raise AssertionError("the connection should have been reset")
+    assert [m.text for m in standin.messages("CDELIVERY")] == ["x"]  # only the landed one
+    assert [c.error for c in standin.calls("chat.postMessage")] == ["connection_reset"] * 2
+
+    standin.delay_next("chat.postMessage", 0.5, landed=True)
+    with contextlib.suppress(httpx.TimeoutException):
+        httpx.post(
+            f"{standin.api_url}chat.postMessage",
+            data={"channel": "CDELIVERY", "text": "late"},
+            headers={"Authorization": "Bearer xoxb-test"},
+            timeout=0.1,
+        )
+    assert [m.text for m in standin.messages("CDELIVERY")] == ["x", "late"]  # landed already
+
+    standin.rate_limit_tier("2", retry_after=1)
+    response = httpx.post(
+        f"{standin.api_url}conversations.list", headers={"Authorization": "Bearer xoxb-test"}
+    )
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "1")
+    assert _api(standin, "conversations.list")["ok"]  # once only
+
+    standin.revoke_token()
+    assert _api(standin, "auth.test")["error"] == "token_revoked"
+    standin.workspace.bot_token = "xoxb-rotated"
+    assert _api(standin, "auth.test", token="xoxb-rotated")["ok"]
+    assert _api(standin, "auth.test")["error"] == "token_revoked"

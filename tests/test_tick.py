@@ -125,6 +125,24 @@ def test_planpulse_tick_runs_once_and_exits_zero(plan, settings, standin, tmp_pa
         assert session.exec(select(PulseRequest)).one().state == PulseState.SENT
 
 
+def test_planpulse_tick_with_a_revoked_token_says_so_once_and_exits_two(
+    plan, settings, standin, tmp_path
+):
+    standin.revoke_token()
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "SLACK_BOT_TOKEN": standin.workspace.bot_token,
+        "SLACK_API_URL": standin.api_url,
+    }
+    result = _cli(env, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("Slack refused the bot token (token_revoked on") == 1
+    assert "Traceback" not in result.stderr and standin.workspace.bot_token not in result.stderr
+    assert len(standin.calls()) == 1  # the first refusal, then nothing more
+    with Session(plan) as session:
+        assert session.exec(select(PulseRequest)).all() == []
+
+
 def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path):
     result = _cli({"DATABASE_URL": database_url}, tmp_path)
     assert result.returncode == 2

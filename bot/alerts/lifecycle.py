@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from bot.alerts import messages
 from bot.alerts.conditions import Finding, find_problems
 from bot.services import Services
-from bot.slack.errors import SlackError
+from bot.slack.errors import SlackError, SlackUnavailable
 from bot.slack.gateway import MessageTag, PostedMessage
 from storage import alerts as queries
 from storage.channels import clear_channel_problem, record_channel_problem
@@ -109,16 +109,17 @@ def _post_unposted(
                     lease=CLAIM_LEASE,
                 )
             )
-        mine = [a for a in alerts if a.id in claimed]
-        if channel is not None:
-            mine = _not_already_posted(services, mine, channel, now)
-        if not mine:
+        taken = [a for a in alerts if a.id in claimed]
+        mine = _not_already_posted(services, taken, channel, now) if channel else taken
+        if not taken:
             continue
         if channel is None:  # nowhere to post (DM-only kinds): only the people are told
             _mark_posted_nowhere(services, mine, now)
-        else:
+        elif mine:
             _post_to_channel(services, mine, channel, budget, now, report)
-        for alert in mine:
+        # Found in the channel after all (posted, then the answer lost): its people may not have
+        # heard yet; each hears once (`claim_notification`).
+        for alert in taken:
             finding = findings.get(str(alert.open_key))
             if finding is not None:
                 _notify(services, alert, finding, now, report)
@@ -170,6 +171,7 @@ def _not_already_posted(
         for alert in recovered:
             assert alert.id is not None
             ts, in_summary = found[alert.id]
+            alert.channel_id, alert.message_ts, alert.in_summary = channel, ts, in_summary
             queries.mark_posted(
                 session=session,
                 alert_ids=[alert.id],
@@ -248,7 +250,10 @@ def _post(
     except SlackError as exc:
         problem = CHANNEL_PROBLEMS.get(exc.code)
         with session_scope(services.engine) as session:
-            queries.release_claims(session=session, alert_ids=ids)
+            if not (isinstance(exc, SlackUnavailable) and exc.maybe_delivered):
+                queries.release_claims(session=session, alert_ids=ids)
+            # else it may be in the channel: the claim stays, and once its lease is over the
+            # next pass reads the channel's history before posting (`_not_already_posted`).
             if problem is not None:
                 record_channel_problem(
                     session=session, channel_id=channel, problem=problem, now=now

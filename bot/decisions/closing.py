@@ -273,9 +273,18 @@ def _redraw(services: Services, poll_id: int) -> None:
 
 
 def _remind(
-    services: Services, poll_id: int, person_ids: list[int], now: datetime, report: ClosingReport
+    services: Services,
+    poll_id: int,
+    person_ids: list[int],
+    now: datetime,
+    report: ClosingReport,
+    *,
+    stale: bool = False,
 ) -> None:
-    """DM each claimed non-voter a link to the poll and its new deadline; each once."""
+    """DM each claimed non-voter a link to the poll and its new deadline; each once.
+
+    A `stale` claim may have been sent (a timeout, a connection lost while Slack answered, a
+    crash): the person's DM is read for the tagged reminder before sending it again."""
     if not person_ids:
         return
     with session_scope(services.engine) as session:
@@ -295,8 +304,15 @@ def _remind(
         if slack_id is None:
             continue
         try:
+            if stale and _reminder_in_dm(services, slack_id, poll_id):
+                with session_scope(services.engine) as session:
+                    queries.mark_reminder_sent(session, poll_id, person_id, now)
+                continue
             services.slack.post_message(
-                channel=slack_id, text=str(message["text"]), blocks=list(message["blocks"])
+                channel=slack_id,
+                text=str(message["text"]),
+                blocks=list(message["blocks"]),
+                tag=MessageTag(MessageEvents.POLL_REMINDER, {"poll_id": poll_id}),
             )
         except SlackError as exc:
             # Its claim stays: a later tick takes it over once the lease has passed.
@@ -315,7 +331,18 @@ def _send_stale_reminders(services: Services, now: datetime, report: ClosingRepo
     for poll_id, person_id in stale:
         by_poll[poll_id].append(person_id)
     for poll_id, person_ids in by_poll.items():
-        _remind(services, poll_id, person_ids, now, report)
+        _remind(services, poll_id, person_ids, now, report, stale=True)
+
+
+def _reminder_in_dm(services: Services, slack_id: str, poll_id: int) -> bool:
+    """Whether the person's DM holds this poll's reminder already (history is read by DM ID)."""
+    channel = services.slack.open_dm(slack_id)
+    return any(
+        str(m.payload.get("poll_id")) == str(poll_id)
+        for m in services.slack.find_tagged_messages(
+            channel=channel, event_type=MessageEvents.POLL_REMINDER
+        )
+    )
 
 
 # --- the outcome ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from bot.decisions.opening import (
 from bot.errors import UserError
 from bot.health import plan_today
 from bot.services import Services
-from bot.slack.errors import SlackError
+from bot.slack.errors import InvalidAuth, SlackError, SlackUnavailable
 from bot.slack.gateway import MessageTag
 from bot.timezones import person_zone
 from storage import decisions as queries
@@ -173,6 +173,13 @@ def _ask_owner(services: Services, framing_id: int, now: datetime, report: Frami
             blocks=list(message["blocks"]),
             tag=MessageTag(MessageEvents.FRAMING, {"framing_id": framing_id}),
         )
+    except (SlackUnavailable, InvalidAuth) as exc:
+        # Slack did not say no: the claim stays, and once its lease is over a later tick looks
+        # for the DM (it may have landed) before asking again.
+        log.warning(
+            "Asking %s to frame slip %s not confirmed: %s", owner.slack_id, framing_id, exc.code
+        )
+        return
     except SlackError as exc:
         # Asked once means once: an owner Slack cannot reach still gets the poll, with what is
         # known, when the framing window ends (and is an alert of its own).

@@ -95,7 +95,11 @@ def build_asgi_app(services: Services, *, bolt_app: App | None = None) -> Starle
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz_endpoint(services.engine), methods=["GET"]),
+            Route(
+                "/healthz",
+                healthz_endpoint(services.engine, credentials=services.slack.credentials),
+                methods=["GET"],
+            ),
             *webhook_routes(services),
         ]
     )
@@ -320,7 +324,14 @@ def _run_socket_mode(bolt: App, services: Services, *, host: str, port: int) -> 
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # Slack needs no HTTP in Socket Mode, but an orchestrator still probes the process.
     health = _HealthServer(
-        health_app(services.engine, handler.client, webhook_routes(services)), host=host, port=port
+        health_app(
+            services.engine,
+            handler.client,
+            webhook_routes(services),
+            credentials=services.slack.credentials,
+        ),
+        host=host,
+        port=port,
     )
     try:
         handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated

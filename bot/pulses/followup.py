@@ -40,12 +40,13 @@ class FollowUpReport:
 def _worth_retrying(exc: SlackError) -> bool:
     """Errors after which nothing was posted and a later tick may succeed.
 
-    A timeout or 5xx may hide a delivered message, and a gone user or DM stays gone: the claim
-    stays then (at most once, and no failing post every tick).
+    A timeout or a connection reset while waiting may hide a delivered message, and a gone
+    user or DM stays gone: the claim stays then (at most once, and no failing post every tick).
+    A 5xx, a 429 or a connection that failed before sending posted nothing: retried.
     """
     if isinstance(exc, InvalidAuth):
         return True
-    return isinstance(exc, SlackUnavailable) and exc.code in {"ratelimited", "rate_limited"}
+    return isinstance(exc, SlackUnavailable) and not exc.maybe_delivered
 
 
 def send_follow_ups(services: Services, now: datetime) -> FollowUpReport:

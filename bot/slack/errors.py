@@ -38,7 +38,23 @@ class InvalidBlocks(SlackError):
 
 
 class SlackUnavailable(SlackError):
-    """5xx, a timeout, a dropped connection, or rate limits that outlasted the retries."""
+    """5xx, a timeout, a dropped connection, or rate limits that outlasted the retries.
+
+    `maybe_delivered` is True when the request reached Slack and no answer came back (a read
+    timeout, a connection reset while waiting): Slack may have done it. An answer (5xx, 429) or
+    a connection that failed before the request was sent means it did nothing.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        method: str = "",
+        status: int | None = None,
+        maybe_delivered: bool = False,
+    ) -> None:
+        super().__init__(code, method=method, status=status)
+        self.maybe_delivered = maybe_delivered
 
 
 _BY_CODE: dict[str, type[SlackError]] = {

@@ -24,10 +24,15 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.slack.errors import SlackError, SlackUnavailable, classify
+from bot.clock import utcnow
+from bot.slack.credentials import TOKEN_REFUSALS, SlackCredentials
+from bot.slack.errors import AccountInactive, InvalidAuth, SlackError, SlackUnavailable, classify
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +123,45 @@ class BotIdentity:
     team: str | None
 
 
+# Methods that do something each time they are called: sent twice, a message is posted twice.
+NOT_IDEMPOTENT = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "files.completeUploadExternal"}
+)
+
+
+class ConnectionRetryHandler(ConnectionErrorRetryHandler):
+    """Retries a connection that failed before the request was sent (urllib raises `URLError`);
+    a connection dropped after it was sent is retried only where a repeat does no harm.
+
+    A reset or a close while waiting for the answer (`ConnectionResetError`,
+    `RemoteDisconnected`) means Slack may have done it: a post retried then would be posted
+    twice. Such a post fails as `SlackUnavailable` and its caller finds it again by its tag.
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not isinstance(error, URLError) and _api_method(request.url) in NOT_IDEMPOTENT:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+def _api_method(url: str) -> str:
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
 def retry_handlers() -> list[RetryHandler]:
     """429s honour Retry-After; dropped connections and 500/503 are retried a bounded number of times."""
     return [
         RateLimitErrorRetryHandler(max_retry_count=3),
         # Connection failures only: a read timeout is not retried, because the post may have
         # landed (a tagged post can be found again instead of being sent twice).
-        ConnectionErrorRetryHandler(
+        ConnectionRetryHandler(
             max_retry_count=2, error_types=[URLError, ConnectionResetError, RemoteDisconnected]
         ),
         ServerErrorRetryHandler(max_retry_count=2),
@@ -170,10 +207,22 @@ def response_url_origins(api_url: str) -> frozenset[Origin]:
 
 
 class SlackGateway:
-    """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure."""
+    """Typed wrapper around one WebClient; every call raises a `SlackError` subclass on failure.
 
-    def __init__(self, client: WebClient) -> None:
+    Once Slack refuses the token (`credentials.revoked`), every call raises `InvalidAuth` without
+    a request: a revoked token stays revoked, and Slack is not asked again until a restart.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        credentials: SlackCredentials | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.client = client
+        self.credentials = credentials or SlackCredentials()
+        self._clock = clock  # read only to stamp a revocation
         # A response_url comes inside the request: only Slack's own hosts may be posted to, or
         # a payload could make the bot POST to an internal service of the sender's choosing.
         self.response_url_origins = response_url_origins(client.base_url)
@@ -186,20 +235,47 @@ class SlackGateway:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        revoked = self.credentials.revoked
+        if revoked is not None:
+            raise InvalidAuth(revoked.code, method=method)
         try:
             response = call()
         except SlackApiError as exc:
             status = exc.response.status_code if exc.response is not None else None
-            data = exc.response.data if exc.response is not None else None
-            code = str(data.get("error", "unknown_error")) if isinstance(data, dict) else "bad_body"
-            raise classify(code, method=method, status=status) from None
+            code = _error_code(exc)
+            error = classify(code, method=method, status=status)
+            if isinstance(error, InvalidAuth) or (
+                isinstance(error, AccountInactive) and self._token_refused(method)
+            ):
+                self.credentials.revoke(code=code, method=method, at=self._clock())
+                raise InvalidAuth(code, method=method, status=status) from None
+            raise error from None
         except (URLError, OSError, SlackRequestError) as exc:
-            # Connection refused, timeouts, resets that outlasted the retries.
-            raise SlackUnavailable(type(exc).__name__, method=method) from None
+            # Connection refused, timeouts, resets that outlasted the retries. urllib raises
+            # URLError until the request is sent; after that (waiting for the answer) the raw
+            # error, and the call may have taken effect.
+            raise SlackUnavailable(
+                type(exc).__name__,
+                method=method,
+                maybe_delivered=isinstance(exc, OSError) and not isinstance(exc, URLError),
+            ) from None
         data = response.data
         if not isinstance(data, dict):
             raise SlackError("bad_body", method=method, status=response.status_code)
         return data
+
+    def _token_refused(self, method: str) -> bool:
+        """Whether an `account_inactive` is about the token (its bot or workspace was deleted)
+        rather than the user posted to: auth.test, which names no user, tells them apart."""
+        if method == "auth.test":
+            return True
+        try:
+            self.client.auth_test()
+        except SlackApiError as exc:
+            return _error_code(exc) in TOKEN_REFUSALS
+        except (URLError, OSError, SlackRequestError):
+            return False  # cannot tell now: the user's error stands, the next call asks again
+        return False
 
     def _pages(
         self, method: str, call: Callable[[str | None], SlackResponse]
@@ -502,6 +578,11 @@ class SlackGateway:
                     )
                 )
         return channels
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    return str(data.get("error", "unknown_error")) if isinstance(data, dict) else "bad_body"
 
 
 def _user(member: Mapping[str, Any]) -> SlackUser:
