@@ -198,7 +198,7 @@ def tick_command(args: argparse.Namespace) -> int:
         settings=settings, engine=engine, slack=SlackGateway.from_settings(settings)
     )
     try:
-        report = run_tick(services, utcnow())
+        report = run_tick(services, args.now or utcnow())
     finally:
         services.engine.dispose()
     for name, result in report.results.items():

@@ -95,11 +95,11 @@ def test_a_failed_daily_job_is_tried_again(engine, services):
     assert len(attempts) == 2
 
 
-def _cli(env_overrides: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+def _cli(env_overrides: dict[str, str], cwd, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-m", "bot.entry.cli", "tick"],
+        [sys.executable, "-m", "bot.entry.cli", "tick", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -123,6 +123,26 @@ def test_planpulse_tick_runs_once_and_exits_zero(plan, settings, standin, tmp_pa
     assert len(standin.calls("chat.postMessage")) == 1
     with Session(plan) as session:
         assert session.exec(select(PulseRequest)).one().state == PulseState.SENT
+
+
+def test_planpulse_tick_now_runs_as_of_that_instant(plan, settings, standin, tmp_path):
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "SLACK_BOT_TOKEN": standin.workspace.bot_token,
+        "SLACK_API_URL": standin.api_url,
+    }
+    result = _cli(env, tmp_path, "--now", "2027-01-04T15:00Z")
+    assert result.returncode == 0, result.stderr
+    with Session(plan) as session:
+        pulse = session.exec(select(PulseRequest)).one()
+    # Alice's Monday 09:00 in New York: the period of the instant given, not of today.
+    assert pulse.due_at == datetime(2027, 1, 4, 14, tzinfo=UTC) and pulse.state == PulseState.SENT
+
+
+def test_planpulse_tick_now_wants_an_offset(database_url, tmp_path):
+    result = _cli({"DATABASE_URL": database_url}, tmp_path, "--now", "2027-01-04T15:00")
+    assert result.returncode == 2
+    assert "UTC offset" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path):
