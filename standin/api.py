@@ -130,6 +130,10 @@ class SlackState:
         self._base_url = base_url
         self._ids = itertools.count(1)
         self._last_ts = 0.0
+        # Seconds added to the wall clock for message timestamps: a test that runs the bot at
+        # a simulated instant (`planpulse tick --now`) moves Slack's clock along with it, as a
+        # real Slack's and the bot's clocks agree (the bot reads history "since its claim").
+        self.clock_offset = 0.0
 
     # --- ids ----------------------------------------------------------------------------------
 
@@ -137,7 +141,7 @@ class SlackState:
         return f"{prefix}{next(self._ids):08X}"
 
     def next_ts(self) -> str:
-        now = max(time.time(), self._last_ts + 0.000001)
+        now = max(time.time() + self.clock_offset, self._last_ts + 0.000001)
         self._last_ts = now
         return f"{now:.6f}"
 
