@@ -223,6 +223,26 @@ def _claims(session: Session) -> list[_Claim]:
     return claims
 
 
+@dataclass
+class ClaimedPlaces:
+    """Where the claims say their messages are: what a checker must read back from Slack."""
+
+    channels: dict[str, set[str]] = field(default_factory=dict)  # event type -> channels
+    threads: set[tuple[str, str, str]] = field(default_factory=set)  # (channel, thread, type)
+
+
+def claimed_places(session: Session) -> ClaimedPlaces:
+    places = ClaimedPlaces()
+    for claim in _claims(session):
+        if claim.channel is None or claim.ts is None:
+            continue
+        if claim.thread_ts is not None:
+            places.threads.add((claim.channel, claim.thread_ts, claim.kind))
+        else:
+            places.channels.setdefault(claim.kind, set()).add(claim.channel)
+    return places
+
+
 def check_claims_against_slack(
     session: Session, posts: Sequence[TaggedPost], *, settled: bool
 ) -> InvariantReport:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 
 from sqlmodel import Session
@@ -21,7 +25,9 @@ from tests import factories
 NOW = datetime(2027, 1, 18, 14, 5, tzinfo=UTC)
 
 
-def _pulse(session: Session, *, state: PulseState, ts: str | None) -> PulseRequest:
+def _pulse(
+    session: Session, *, state: PulseState, ts: str | None, channel: str = "D1"
+) -> PulseRequest:
     owner = factories.person(session, slack_id="UALICE")
     initiative = factories.initiative(session, owner=owner, team=factories.team(session))
     pulse = PulseRequest(
@@ -31,7 +37,7 @@ def _pulse(session: Session, *, state: PulseState, ts: str | None) -> PulseReque
         due_at=NOW,
         state=state,
         claimed_at=NOW,
-        channel_id="D1" if ts else None,
+        channel_id=channel if ts else None,
         message_ts=ts,
     )
     session.add(pulse)
@@ -144,3 +150,56 @@ def test_a_change_the_audit_log_does_not_end_on(engine) -> None:
         [found] = check_invariants(session, [], settled=False).problems
         assert found.code == InvariantProblem.AUDIT_DIFFERS
         assert found.params == {"name": "due", "audited": "2027-01-15", "stored": "2027-02-01"}
+
+
+def _check_cli(settings, standin, tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LOG_"))}
+    env.update(
+        DATABASE_URL=settings.database_url,
+        SLACK_BOT_TOKEN=standin.workspace.bot_token,
+        SLACK_API_URL=standin.api_url,
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot.entry.cli", "check", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_planpulse_check_reads_slack_and_says_what_is_wrong(
+    engine, settings, standin, tmp_path
+) -> None:
+    with Session(engine) as session:
+        dm = standin.dm_channel("UALICE")
+        pulse = _pulse(session, state=PulseState.SENT, ts="1.0", channel=dm)
+        pulse_id = pulse.id
+    wrong = _check_cli(settings, standin, tmp_path)
+    assert wrong.returncode == 1, wrong.stderr
+    assert f"pulse_request:{pulse_id} is recorded as posted" in wrong.stdout
+    assert "1 problem:" in wrong.stdout
+    # The prompt really in the DM: every invariant holds.
+    posted = standin.state.chat_post_message(
+        {
+            "channel": "UALICE",
+            "text": "pulse",
+            "metadata": json.dumps(
+                {
+                    "event_type": MessageEvents.PULSE_PROMPT,
+                    "event_payload": {"pulse_ids": str(pulse_id)},
+                }
+            ),
+        }
+    )
+    with Session(engine) as session:
+        row = session.get(PulseRequest, pulse_id)
+        assert row is not None
+        row.channel_id, row.message_ts = posted["channel"], posted["ts"]
+        session.add(row)
+        session.commit()
+    right = _check_cli(settings, standin, tmp_path, "--settled")
+    assert right.returncode == 0, right.stdout + right.stderr
+    assert right.stdout.startswith("Every invariant holds: 1 claims checked")

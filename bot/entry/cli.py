@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tick.set_defaults(handler=_lazy("scheduler.tick", "tick_command"))
 
+    check = sub.add_parser(
+        "check", help="verify the crash-safety invariants: the database against Slack"
+    )
+    check.add_argument(
+        "--settled",
+        action="store_true",
+        help="no tick is running: every claim must have run to its end",
+    )
+    check.set_defaults(handler=_lazy("bot.invariants", "check_command"))
+
     for name, help_text in (
         ("import", "validate a plan and apply it in one transaction"),
         ("validate", "check a plan file and report every problem"),
