@@ -151,6 +151,33 @@ def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path)
     assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_daily_job_left_unfinished_by_a_killed_process_runs_again_after_the_lease(
+    engine, services
+):
+    """Found by the crash-safety test: SIGKILL during the directory sync skips its release, and
+    the day's run stayed claimed forever (no channels resolved, no requests posted that day)."""
+    from storage import jobs
+    from storage.db import session_scope
+
+    with session_scope(engine) as session:  # the killed process's claim, never finished
+        jobs.claim_job_run(session=session, job="j", period="p", now=MONDAY, lease=tick.JOB_LEASE)
+    runs: list[datetime] = []
+
+    def job(services, now):
+        runs.append(now)
+        return "ok"
+
+    soon = MONDAY + tick.JOB_LEASE - timedelta(seconds=1)
+    assert run_once_per_period(services, job="j", period="p", now=soon, run=job) is None
+    later = MONDAY + tick.JOB_LEASE + timedelta(minutes=1)
+    assert run_once_per_period(services, job="j", period="p", now=later, run=job) == "ok"
+    assert run_once_per_period(services, job="j", period="p", now=later, run=job) is None
+    assert runs == [later]
+    with Session(engine) as session:
+        [run] = session.exec(select(JobRun)).all()
+    assert run.finished_at == later
+
+
 def test_people_imported_since_the_last_sync_are_linked_by_the_next_tick(plan, services, standin):
     run_tick(services, MONDAY)  # today's directory sync is done
     with Session(plan) as session:
