@@ -11,12 +11,18 @@ after a random delay (mid-transaction, between two calls). Each run again at now
 lease + a minute, as a restarted cron job would, until one runs to its end.
 
 After every kill and every completed step, storage/invariants.py checks the database against
-the stand-in's messages (by their metadata tags). At the end, the round must have sent what a
-round without crashes sends (an in-process reference, same plan, same instants): every pulse,
-request, poll, outcome and digest once, every decision applied once.
+the stand-in's messages (by their metadata tags), and `planpulse check --settled` does it once
+more at the end, through the Web API. The round must then have sent what a round without
+crashes sends (an in-process reference, same plan, same instants): every pulse, request, poll,
+outcome, digest and digest part once, every decision applied once. Reminders and the DMs an
+alert sends its people carry no tag and are sent at most once (claimed, then posted): a kill
+between the two loses one, which is counted, and none may ever be sent twice.
 
-The whole test is bounded by ROUND_BUDGET seconds (at least one crashed round), and prints one
-summary line: rounds, kills tried and landed, invariant checks run.
+The stand-in's clock is moved to each run's instant (`clock_offset`), as a real Slack's clock
+agrees with the bot's: recovery reads channel history from a little before its claim.
+
+A new crashed round starts only within ROUND_BUDGET seconds (one always runs); the summary line
+says how many rounds, processes, kills tried and landed, and invariant checks there were.
 """
 
 from __future__ import annotations
@@ -304,17 +310,24 @@ def outcome(game: Round) -> dict[str, object]:
         "digests": digests,
         "polls": polls,
         "charts uploaded": charts,  # a digest's KPI charts: thread replies with no tag
-        "digest parts": sorted(
-            (str(p.payload.get("digest_id")), str(p.payload.get("part")))
-            for p in game.posts()
-            if p.event_type == MessageEvents.DIGEST_PART
-        ),
+        "digest parts": digest_parts(game.posts()),
         # Reminders and alert DMs are sent at most once (claimed, then posted; no tag to look
         # for after a crash): compared apart, see `lost_untagged`.
         "untagged messages": dict(untagged),
         # Alerts are left out: how many go in one message depends on each tick's budget.
         "tagged posts": {k: v for k, v in tagged.items() if k != MessageEvents.ALERT},
     }
+
+
+def digest_parts(posts: list[TaggedPost]) -> list[list[int]]:
+    """Each digest's tagged thread parts, digests in ID order (IDs differ: PostgreSQL sequences
+    move on conflicting inserts)."""
+    parts: dict[int, list[int]] = {}
+    for post in posts:
+        if post.event_type == MessageEvents.DIGEST_PART:
+            digest_id = int(str(post.payload.get("digest_id")))
+            parts.setdefault(digest_id, []).append(int(str(post.payload.get("part"))))
+    return [sorted(found) for _, found in sorted(parts.items())]
 
 
 def lost_untagged(got: dict[str, object], expected: dict[str, object]) -> int:
