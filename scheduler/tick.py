@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 DIRECTORY_JOB = "directory_sync"
 EVENT_PRUNING_JOB = "event_pruning"
 EVENT_MEMORY = timedelta(days=1)
+# A daily job's run unfinished after this long was left by a process that died; another takes
+# it over. The daily jobs are idempotent, so a slow run overtaken only repeats harmless work.
+JOB_LEASE = timedelta(minutes=10)
 
 
 @dataclass
@@ -141,7 +144,9 @@ def run_once_per_period(
 ) -> object:
     """Run `run` unless some process already ran it for `period`; a failed run is retried later."""
     with session_scope(services.engine) as session:
-        run_id = queries.claim_job_run(session=session, job=job, period=period, now=now)
+        run_id = queries.claim_job_run(
+            session=session, job=job, period=period, now=now, lease=JOB_LEASE
+        )
     if run_id is None:
         return None
     try:
@@ -211,7 +216,7 @@ def tick_command(args: argparse.Namespace) -> int:
         settings=settings, engine=engine, slack=SlackGateway.from_settings(settings)
     )
     try:
-        report = run_tick(services, utcnow())
+        report = run_tick(services, args.now or utcnow())
     finally:
         services.engine.dispose()
     for name, result in report.results.items():

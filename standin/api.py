@@ -133,6 +133,9 @@ class SlackState:
         # What message timestamps are made from: the real clock, or a test's simulated one, so
         # that "posted since" questions (conversations.history `oldest`) agree with the bot's now.
         self.clock: Callable[[], float] = time.time
+        # Seconds added to that clock: a test that runs the bot at a simulated instant in another
+        # process (`planpulse tick --now`) moves Slack's clock along with it.
+        self.clock_offset = 0.0
 
     # --- ids ----------------------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class SlackState:
         return f"{prefix}{next(self._ids):08X}"
 
     def next_ts(self) -> str:
-        now = max(self.clock(), self._last_ts + 0.000001)
+        now = max(self.clock() + self.clock_offset, self._last_ts + 0.000001)
         self._last_ts = now
         return f"{now:.6f}"
 

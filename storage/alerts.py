@@ -55,6 +55,16 @@ def unposted_alerts(*, session: Session) -> list[Alert]:
     return list(session.exec(statement.order_by(col(Alert.id))))
 
 
+def posted_untold_alerts(*, session: Session) -> list[Alert]:
+    """Open alerts in Slack (or posted nowhere) whose people were not told yet."""
+    statement = select(Alert).where(
+        col(Alert.state) == AlertState.OPEN,
+        col(Alert.posted_at).is_not(None),
+        col(Alert.notified_at).is_(None),
+    )
+    return list(session.exec(statement.order_by(col(Alert.id))))
+
+
 def raise_alert(
     *,
     session: Session,

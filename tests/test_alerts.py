@@ -492,3 +492,69 @@ def test_a_claim_left_by_a_crashed_pass_is_found_in_slack_not_posted_again(servi
     with Session(services.engine) as session:
         [alert] = queries.open_alerts(session=session)
     assert alert.message_ts == post.ts and alert.posted_at is not None
+
+
+# --- a pass killed between the channel post and the owner's DM (found by the crash test) -------
+
+
+def _killed_after_the_post(services, plan, standin, now: datetime, *, recorded: bool) -> str:
+    """The rows and the Slack message a pass leaves when SIGKILL hits right after its channel
+    post: recorded as posted (or only claimed), nobody told yet. Returns the post's ts."""
+    import json
+    import time
+
+    from storage import alerts as queries
+    from storage.db import session_scope
+    from templates.ids import MessageEvents
+
+    _milestone(services, plan)
+    standin.state.clock_offset = now.timestamp() - time.time()  # Slack's clock agrees with ours
+    with session_scope(services.engine) as session:
+        [finding] = find_problems(session, now)
+        alert_id = queries.raise_alert(
+            session=session,
+            kind=finding.kind,
+            subject=finding.subject,
+            facts=finding.facts,
+            shown=finding.shown,
+            channel_id=finding.channel,
+            now=now,
+        )
+        assert alert_id is not None
+        queries.claim_for_posting(session=session, alert_ids=[alert_id], now=now, lease=timedelta())
+    tag = {"event_type": MessageEvents.ALERT, "event_payload": {"alert_ids": str(alert_id)}}
+    with standin.state.lock:
+        posted = standin.state.chat_post_message(
+            {"channel": "CDELIVERY", "text": "Missed milestone", "metadata": json.dumps(tag)}
+        )
+    if recorded:
+        with session_scope(services.engine) as session:
+            queries.mark_posted(
+                session=session,
+                alert_ids=[alert_id],
+                channel_id="CDELIVERY",
+                ts=posted["ts"],
+                in_summary=False,
+                now=now,
+            )
+    return str(posted["ts"])
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "found-in-slack"])
+def test_an_owner_is_told_after_a_pass_died_between_the_post_and_the_dm(
+    services, plan, standin, recorded
+):
+    """Before, only the alerts a pass had just posted were told: one recorded by a pass that
+    died before its DMs, or found in Slack after the lease, was never told to its owner."""
+    from bot.alerts.lifecycle import CLAIM_LEASE
+
+    ts = _killed_after_the_post(services, plan, standin, END_OF_DUE_DAY, recorded=recorded)
+    restarted = END_OF_DUE_DAY + CLAIM_LEASE + timedelta(minutes=1)
+    report = run_detection(services, restarted)
+    assert (report.posted, report.told) == (0, 1)
+    assert [p.ts for p in _posts(standin, "CDELIVERY")] == [ts]
+    [dm] = standin.messages(standin.dm_channel("UALICE"))
+    assert "archives/CDELIVERY" in str(dm.blocks)
+    again = run_detection(services, restarted + timedelta(minutes=5))
+    assert (again.posted, again.told) == (0, 0)
+    assert len(standin.messages(standin.dm_channel("UALICE"))) == 1

@@ -95,11 +95,11 @@ def test_a_failed_daily_job_is_tried_again(engine, services):
     assert len(attempts) == 2
 
 
-def _cli(env_overrides: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+def _cli(env_overrides: dict[str, str], cwd, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-m", "bot.entry.cli", "tick"],
+        [sys.executable, "-m", "bot.entry.cli", "tick", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -143,10 +143,57 @@ def test_planpulse_tick_with_a_revoked_token_says_so_once_and_exits_two(
         assert session.exec(select(PulseRequest)).all() == []
 
 
+def test_planpulse_tick_now_runs_as_of_that_instant(plan, settings, standin, tmp_path):
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "SLACK_BOT_TOKEN": standin.workspace.bot_token,
+        "SLACK_API_URL": standin.api_url,
+    }
+    result = _cli(env, tmp_path, "--now", "2027-01-04T15:00Z")
+    assert result.returncode == 0, result.stderr
+    with Session(plan) as session:
+        pulse = session.exec(select(PulseRequest)).one()
+    # Alice's Monday 09:00 in New York: the period of the instant given, not of today.
+    assert pulse.due_at == datetime(2027, 1, 4, 14, tzinfo=UTC) and pulse.state == PulseState.SENT
+
+
+def test_planpulse_tick_now_wants_an_offset(database_url, tmp_path):
+    result = _cli({"DATABASE_URL": database_url}, tmp_path, "--now", "2027-01-04T15:00")
+    assert result.returncode == 2
+    assert "UTC offset" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_planpulse_tick_without_a_token_says_what_to_set(database_url, tmp_path):
     result = _cli({"DATABASE_URL": database_url}, tmp_path)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_daily_job_left_unfinished_by_a_killed_process_runs_again_after_the_lease(
+    engine, services
+):
+    """Found by the crash-safety test: SIGKILL during the directory sync skips its release, and
+    the day's run stayed claimed forever (no channels resolved, no requests posted that day)."""
+    from storage import jobs
+    from storage.db import session_scope
+
+    with session_scope(engine) as session:  # the killed process's claim, never finished
+        jobs.claim_job_run(session=session, job="j", period="p", now=MONDAY, lease=tick.JOB_LEASE)
+    runs: list[datetime] = []
+
+    def job(services, now):
+        runs.append(now)
+        return "ok"
+
+    soon = MONDAY + tick.JOB_LEASE - timedelta(seconds=1)
+    assert run_once_per_period(services, job="j", period="p", now=soon, run=job) is None
+    later = MONDAY + tick.JOB_LEASE + timedelta(minutes=1)
+    assert run_once_per_period(services, job="j", period="p", now=later, run=job) == "ok"
+    assert run_once_per_period(services, job="j", period="p", now=later, run=job) is None
+    assert runs == [later]
+    with Session(engine) as session:
+        [run] = session.exec(select(JobRun)).all()
+    assert run.finished_at == later
 
 
 def test_people_imported_since_the_last_sync_are_linked_by_the_next_tick(plan, services, standin):

@@ -117,12 +117,20 @@ def _post_unposted(
             _mark_posted_nowhere(services, mine, now)
         elif mine:
             _post_to_channel(services, mine, channel, budget, now, report)
-        # Found in the channel after all (posted, then the answer lost): its people may not have
-        # heard yet; each hears once (`claim_notification`).
-        for alert in taken:
-            finding = findings.get(str(alert.open_key))
-            if finding is not None:
-                _notify(services, alert, finding, now, report)
+    _notify_posted(services, findings, now, report)
+
+
+def _notify_posted(
+    services: Services, findings: dict[str, Finding], now: datetime, report: DetectionReport
+) -> None:
+    """Tell the people of every posted alert not yet told: those just posted, and those a
+    process that died after the post (recorded, or found in Slack since) never got to."""
+    with session_scope(services.engine) as session:
+        waiting = queries.posted_untold_alerts(session=session)
+    for alert in waiting:
+        finding = findings.get(str(alert.open_key))
+        if finding is not None:
+            _notify(services, alert, finding, now, report)
 
 
 def _post_to_channel(
@@ -283,11 +291,14 @@ def _notify(
     services: Services, alert: Alert, finding: Finding, now: datetime, report: DetectionReport
 ) -> None:
     """The people an alert names hear it once, by DM, with a link to its channel message."""
-    if not finding.notify or alert.id is None:
+    if alert.id is None:
         return
     with session_scope(services.engine) as session:
+        # Claimed even with nobody to tell, so the alert is not looked at again.
         if not queries.claim_notification(session=session, alert_id=alert.id, now=now):
             return
+    if not finding.notify:
+        return
     link = (
         services.slack.permalink(channel=alert.channel_id, ts=alert.message_ts)
         if alert.channel_id and alert.message_ts

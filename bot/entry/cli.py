@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from bot.entry.logging_setup import configured_logging
 from bot.errors import UserError
@@ -26,6 +27,17 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     upgrade(engine)
     print(f"Database schema: {before or 'empty'} -> {head_revision()}")
     return 0
+
+
+def _aware_instant(text: str) -> datetime:
+    """An ISO 8601 instant with its offset (`Z` allowed): a naive time would be ambiguous."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the UTC offset (e.g. Z or +00:00): {text!r}")
+    return value.astimezone(UTC)
 
 
 def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
@@ -60,7 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_lazy("bot.entry.server", "serve_command"))
 
     tick = sub.add_parser("tick", help="run everything that is due now, once, then exit")
+    tick.add_argument(
+        "--now",
+        type=_aware_instant,
+        default=None,
+        metavar="ISO-8601",
+        help="run as if it were this instant (with its UTC offset), to catch up or replay one tick",
+    )
     tick.set_defaults(handler=_lazy("scheduler.tick", "tick_command"))
+
+    check = sub.add_parser(
+        "check", help="verify the crash-safety invariants: the database against Slack"
+    )
+    check.add_argument(
+        "--settled",
+        action="store_true",
+        help="no tick is running: every claim must have run to its end",
+    )
+    check.set_defaults(handler=_lazy("bot.invariants", "check_command"))
 
     for name, help_text in (
         ("import", "validate a plan and apply it in one transaction"),
