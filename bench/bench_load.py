@@ -1,37 +1,46 @@
 """Load on two `planpulse serve` replicas during a fan-out: acks, answer times, RSS, duplicates.
 
 Issue 12, section 6. One PostgreSQL schema of its own (created and dropped here) holds a plan of
-2,000 initiatives (bench/big_plan.py, placed at the real clock's now), in which:
+2,000 initiatives (bench/big_plan.py, placed at the real clock's now). First, as the plan's earlier
+weeks would have left it, one detection and framing pass posts its standing alerts and framing DMs
+(a freshly imported plan's backlog is not the Monday being measured). Then:
 
 - every initiative's pulse is due now (a weekly cron firing at the bench's start minute, in its
   owner's own timezone: what a Monday 09:00 does), so a fan-out to 1,000 owners starts with the
   replicas and runs under the load;
 - the weekly digest is due now too (to the decision channel, the default);
 - the simulated users (people 0..49) are leaders, own two initiatives each and lead or belong to
-  the provider teams; some open dependency requests are left unposted for the ticks to post;
-- decision polls are open on missed milestones, half of them closing during the run.
+  the provider teams; some open dependency requests are left unposted for the ticks to post, and
+  a few milestones slip, for detection to raise in-run;
+- decision polls are open on missed milestones, half of them closing half-way through the run.
 
 The Slack stand-in runs in this process. Two real `planpulse serve` replicas (HTTP mode, scheduler
-on, `TICK_SECONDS` short so that their ticks overlap) run as subprocesses, plus `planpulse tick`
-started every `--tick-every` seconds as cron would, all on the same database. Then `--users`
-threads, each pausing 0.5-1.5 s between requests, send signed requests round robin to the two
-replicas for `--seconds`: slash commands (/kpi, /kpi <key>, /plan <key>, /pulse), button clicks
-(pulse answers, dependency acknowledgements, votes) and pulse-details modal submissions.
+on unless `--no-scheduler`, `TICK_SECONDS` short so that their ticks overlap) run as subprocesses,
+plus `planpulse tick` started every `--tick-every` seconds as cron would, all on one database.
+Then `--users` threads, each pausing 0.5-1.5 s between requests, send signed requests round robin
+to the replicas for `--seconds` (a connection per request): slash commands (/kpi, /kpi <key>,
+/plan <key>, /pulse), button clicks (pulse answers, dependency acknowledgements, votes) and
+pulse-details modal submissions. A person with nothing of a kind to act on yet (no prompt in
+their DM) sends a command instead.
 
 Reported (`run()` returns them as `Figure` rows; `main()` prints them): requests sent, errors
 (non-200, timeouts, or an error text of handlers/errors.py in an ack or a response_url answer),
-commands shed with the busy reply (not errors), refusals (a UserError's answer, e.g. a poll that
-closed meanwhile), the share acknowledged within 3 s and the ack's p50/p99 as the client measures
-it, the answer's p50/p99 (the ack, or when the answer comes through the response_url, the moment
-the stand-in received it), each replica's RSS at start and end, and after the run the duplicate
-checks: in the database (unique keys) and in what the stand-in received (one prompt per owner DM
-per period, one post per alert, poll, outcome, digest and dependency request, by the messages'
-metadata tags), plus tracebacks in the replicas' logs.
+commands shed with the busy reply (not errors), the share acknowledged within 3 s and the ack's
+p50/p99 as the client measures it, the answer's p50/p99 (the ack; or, for a request acknowledged
+empty whose answer comes through its response_url, the moment the stand-in received that), the
+CPU each process used, each replica's RSS at start (healthy, before the load), by quarters and at
+end, and, once the replicas have stopped, the duplicate checks: in the database (its unique keys)
+and in what the stand-in received (one prompt per owner DM per period, one post per alert, poll,
+outcome, digest and dependency request, by the messages' metadata tags; setup's posts included),
+plus tracebacks in the bots' logs. After the load, the bench waits (up to `SETTLE_S`) for every
+answer a command still owes before stopping the replicas with SIGTERM.
 
-Clients, stand-in and bench share one interpreter (and the GIL) beside the two replicas on a
-shared 2-core machine: the latencies are an upper bound, and noisy. The load average is printed.
+Clients, stand-in and bench share one interpreter beside the replicas, PostgreSQL and the cron
+ticks on a shared 2-core machine: the latencies are an upper bound, and noisy. The load average
+is printed.
 
 Run: .venv/bin/python -m bench.bench_load [--seconds 60 --users 50 --initiatives 2000]
+     [--no-scheduler] [--logs DIR]     (about 4 minutes at the defaults)
 PostgreSQL: PLANPULSE_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 Exit status 0 unless the bench itself crashed; a missed goal is reported, not an exit status.
 """
@@ -45,6 +54,7 @@ import logging
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -77,7 +87,7 @@ TICK_SECONDS = 15  # each replica's scheduler: short, so that the replicas' tick
 POLLS = 10  # open decision polls; half close during the run
 NEW_SLIPS = 20  # open milestones that slip at the start: raised, framed in-run
 REQUESTS_TO_POST = 4  # per provider team: dependency requests left for the ticks to post
-SETTLE_S = 30.0  # at most, after the load, for answers still on their way
+SETTLE_S = 300.0  # at most, after the load, for answers still on their way
 
 # What each simulated person does, with its weight.
 MIX = {
@@ -130,7 +140,9 @@ class Replica:
     log_path: Path
     rss_start_kb: int = 0
     rss_end_kb: int = 0
+    exit_status: int | None = None  # None: killed after the graceful stop's wait
     rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (s into the load, kB)
+    cpu_during_load: float = 0.0  # seconds of CPU used while the users ran
 
     def rss_at(self, seconds: float) -> int:
         """The first sample at or after `seconds` into the load (the end's when there is none)."""
@@ -158,6 +170,7 @@ class Scenario:
 class Ticks:
     runs: list[tuple[int, float]] = field(default_factory=list)  # (exit status, seconds)
     thread: threading.Thread | None = None
+    peak_rss_kb: int = 0
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -389,6 +402,12 @@ def bot_environment(url: str, standin: Any) -> dict[str, str]:
     return env
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -397,7 +416,9 @@ def rss_kb(pid: int) -> int:
 
 
 @contextmanager
-def replicas(count: int, env: dict[str, str], folder: Path) -> Iterator[list[Replica]]:
+def replicas(
+    count: int, env: dict[str, str], folder: Path, *, scheduler: bool = True
+) -> Iterator[list[Replica]]:
     """`count` replicas of `planpulse serve`, each healthy (GET /healthz 200) before this yields."""
     started: list[Replica] = []
     try:
@@ -406,7 +427,13 @@ def replicas(count: int, env: dict[str, str], folder: Path) -> Iterator[list[Rep
             log_path = folder / f"replica-{number}.log"
             with log_path.open("wb") as out:
                 process = subprocess.Popen(
-                    [_planpulse(), "serve", "--port", str(port)],
+                    [
+                        _planpulse(),
+                        "serve",
+                        "--port",
+                        str(port),
+                        *([] if scheduler else ["--no-scheduler"]),
+                    ],
                     env={**env, "PORT": str(port)},
                     cwd=folder,  # no .env of the checkout is read
                     stdout=out,
@@ -428,7 +455,7 @@ def replicas(count: int, env: dict[str, str], folder: Path) -> Iterator[list[Rep
                 replica.process.send_signal(signal.SIGTERM)
         for replica in started:
             try:
-                replica.process.wait(40)
+                replica.exit_status = replica.process.wait(60)
             except subprocess.TimeoutExpired:
                 replica.process.kill()
                 replica.process.wait(10)
@@ -747,17 +774,31 @@ class Texts:
         return any(e in text for e in self.errors) or "unhandled request" in text
 
 
-def settle(standin: Any, timeout: float) -> None:
-    """Wait until the stand-in has heard nothing new for 3 s (or `timeout` passed)."""
-    deadline = time.monotonic() + timeout
+def owed(sent: list[Sent]) -> set[str]:
+    """The response_urls of commands acknowledged empty: each owes its answer through it."""
+    return {
+        r.response_url
+        for r in sent
+        if r.kind in COMMANDS and r.status == 200 and not r.body.strip("{} ") and r.response_url
+    }
+
+
+def settle(standin: Any, sent: list[Sent], timeout: float) -> float:
+    """Wait until every owed answer came and the stand-in heard nothing new for 3 s; how long."""
+    started = time.monotonic()
+    waiting = owed(sent)
     last, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = len(standin.calls())
-        if count != last:
-            last, quiet_since = count, time.monotonic()
-        elif time.monotonic() - quiet_since >= 3:
-            return
+    while time.monotonic() - started < timeout:
+        calls = standin.calls()
+        answered = {
+            str(c.params.get("response_url_id")) for c in calls if c.method == "response_url"
+        }
+        if len(calls) != last:
+            last, quiet_since = len(calls), time.monotonic()
+        elif time.monotonic() - quiet_since >= 3 and waiting <= answered:
+            break
         time.sleep(0.5)
+    return time.monotonic() - started
 
 
 def match_answers(sent: list[Sent], standin: Any) -> list[Any]:
@@ -938,6 +979,7 @@ def run(
     tick_every: float = 20,
     postgres_url: str | None = None,
     logs_to: Path | None = None,
+    scheduler: bool = True,
 ) -> list[Figure]:
     """The whole benchmark; its figures as data (see `Figure`)."""
     from standin import StandIn
@@ -952,7 +994,7 @@ def run(
             folder = Path(tmp)
             scenario, built = prepare_plan(url, standin, initiatives, users, now)
             env = bot_environment(url, standin)
-            with replicas(replica_count, env, folder) as running:
+            with replicas(replica_count, env, folder, scheduler=scheduler) as running:
                 for replica in running:
                     replica.rss_start_kb = rss_kb(replica.process.pid)
                 started = datetime.now(UTC)
@@ -961,16 +1003,25 @@ def run(
                 ticks = cron_ticks(env, folder, tick_every, stop)
                 sampler = sample_rss(running, load_over)
                 people = People(standin, scenario)
+                cpu_before = {r.number: cpu_seconds(r.process.pid) for r in running}
+                own_before = time.process_time()
                 sent = simulate(people, running, seconds, scenario.users)
+                own_cpu = time.process_time() - own_before
+                for replica in running:
+                    replica.cpu_during_load = (
+                        cpu_seconds(replica.process.pid) - cpu_before[replica.number]
+                    )
                 load_during = os.getloadavg()
                 load_over.set()
                 sampler.join(5)
                 for replica in running:
                     replica.rss_end_kb = rss_kb(replica.process.pid)
-                settle(standin, SETTLE_S)
+                settled = settle(standin, sent, SETTLE_S)
                 stop.set()
                 if ticks.thread is not None:
-                    ticks.thread.join(300)
+                    ticks.thread.join(600)
+                # Only the cron ticks have been waited for so far: their peak, not the replicas'.
+                ticks.peak_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             # Replicas stopped: nothing more can be posted. Now count.
             calls = match_answers(sent, standin)
             found = duplicates(url, standin)
@@ -991,6 +1042,8 @@ def run(
             users=users,
             built=built,
             logs=(tracebacks, error_lines, first_errors),
+            own_cpu=own_cpu,
+            settled=settled,
             load=(load_before, load_during, os.getloadavg()),
         )
     finally:
@@ -1010,6 +1063,8 @@ def _figures(
     built: str,
     logs: tuple[int, int, list[str]],
     load: tuple[tuple[float, float, float], ...],
+    own_cpu: float,
+    settled: float,
 ) -> list[Figure]:
     texts = Texts.load()
     shed = [r for r in sent if r.status == 200 and texts.busy in r.body]
@@ -1043,6 +1098,12 @@ def _figures(
     figures = [
         Figure("machine", f"{os.cpu_count()} cores", context=load_text),
         Figure("plan", f"{users} users, {seconds:.0f} s", context=built),
+        Figure(
+            "CPU used during the load",
+            f"{sum(r.cpu_during_load for r in running) + own_cpu:.0f} s of {seconds * (os.cpu_count() or 1):.0f} s",
+            context=", ".join(f"replica {r.number} {r.cpu_during_load:.0f} s" for r in running)
+            + f", bench process (users and stand-in) {own_cpu:.0f} s; cron ticks and PostgreSQL besides",
+        ),
         Figure(
             "requests sent",
             f"{len(sent)} ({len(sent) / seconds:.1f}/s)",
@@ -1078,7 +1139,8 @@ def _figures(
             f"< {_ms(ANSWER_P99_GOAL_S)}",
             f"p50 {_ms(_percentile(answers, 0.5))}; {len(via_url)} through the response_url "
             f"(p50 {_ms(_percentile(via_url, 0.5))}, p99 {_ms(_percentile(via_url, 0.99))}); "
-            f"{missing} commands acked empty never answered (counted as infinite)",
+            f"{missing} commands acked empty never answered (counted as infinite); "
+            f"the last answers came {settled:.0f} s after the load ended",
             p99_answer < ANSWER_P99_GOAL_S,
         ),
         Figure(
@@ -1097,8 +1159,9 @@ def _figures(
                 f"replica {replica.number} RSS growth",
                 f"{100 * growth:+.1f}%",
                 f"< {100 * RSS_GROWTH_GOAL:.0f}%",
-                f"{_mib(replica.rss_start_kb)} at start (healthy, before the load), "
-                f"{_mib(warm)} a quarter in, {_mib(replica.rss_end_kb)} at end, peak {_mib(peak)}; "
+                f"{_mib(replica.rss_start_kb)} at start (healthy, before the load); by quarters "
+                + " / ".join(_mib(replica.rss_at(seconds * q / 4)) for q in (1, 2, 3))
+                + f" / {_mib(replica.rss_end_kb)} at end; peak {_mib(peak)}; "
                 f"from a quarter in to the end {100 * (replica.rss_end_kb - warm) / max(1, warm):+.1f}%",
                 growth < RSS_GROWTH_GOAL,
             )
@@ -1115,14 +1178,27 @@ def _figures(
             tracebacks == 0,
         )
     )
+    figures.append(
+        Figure(
+            "replicas stopped by SIGTERM",
+            ", ".join(
+                f"replica {r.number}: "
+                + ("killed" if r.exit_status is None else f"exit {r.exit_status}")
+                for r in running
+            ),
+            "exit 0",
+            "after the last answers; in-flight listener work finishes first",
+            all(r.exit_status == 0 for r in running),
+        )
+    )
     failed_ticks = sum(1 for status, _ in ticks.runs if status != 0)
     figures.append(
         Figure(
             "cron ticks",
             f"{len(ticks.runs)} run, {failed_ticks} failed",
-            context=f"besides each replica's scheduler every {TICK_SECONDS} s; durations "
+            context=f"besides each replica's scheduler (if on) every {TICK_SECONDS} s; durations "
             + ", ".join(f"{s:.1f}" for _, s in ticks.runs)
-            + " s",
+            + f" s; peak RSS of a tick {_mib(ticks.peak_rss_kb)}",
             met=None,
         )
     )
@@ -1145,6 +1221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--tick-every", type=float, default=20, help="cron's `planpulse tick`, s")
     parser.add_argument("--logs", type=Path, help="keep the bots' logs in this folder")
+    parser.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="replicas without their in-process tick (cron's alone): what the ticks cost them",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     figures = run(
@@ -1154,10 +1235,12 @@ def main(argv: list[str] | None = None) -> int:
         replica_count=args.replicas,
         tick_every=args.tick_every,
         logs_to=args.logs,
+        scheduler=not args.no_scheduler,
     )
     print(
         f"## Load: {args.users} users on {args.replicas} replicas, {args.seconds:.0f} s, "
-        f"{args.initiatives} initiatives on PostgreSQL\n"
+        f"{args.initiatives} initiatives on PostgreSQL"
+        f"{', replicas without their scheduler' if args.no_scheduler else ''}\n"
     )
     print_figures(figures)
     return 0
