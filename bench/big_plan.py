@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, insert, literal, select, text, union_all
 from sqlalchemy.engine import Connection, Engine
@@ -186,14 +187,18 @@ def overdue_ids(session: Session | Connection, today: date, now: datetime) -> li
 
 
 def build_big_plan(
-    engine: Engine, size: PlanSize = PlanSize(), *, analyze: bool = True
+    engine: Engine, size: PlanSize = PlanSize(), *, analyze: bool = True, now: datetime = NOW
 ) -> BuiltPlan:
-    """Fill an empty schema with the plan; `analyze` refreshes the planner's statistics after."""
+    """Fill an empty schema with the plan; `analyze` refreshes the planner's statistics after.
+
+    `now` places the plan in time (overdue rows are overdue at `now`); by default `NOW`, a fixed
+    instant, so that the figures are repeatable. A benchmark running the real clock passes its own.
+    """
     # Every initiative has a milestone for its dependencies to hold up.
     assert size.milestones >= size.initiatives, size
     started = time.perf_counter()
     built = BuiltPlan(size=size)
-    generator = _Generator(size, built)
+    generator = _Generator(size, built, now)
     with engine.begin() as connection:
         for model, rows in generator.tables():
             built.rows[model.__tablename__] = _load(connection, model.__table__, rows)  # type: ignore[attr-defined]
@@ -262,11 +267,13 @@ Rows = Iterable[dict[str, Any]]
 class _Generator:
     """Every table's rows, in insertion order (parents first: SQLite checks foreign keys)."""
 
-    def __init__(self, size: PlanSize, built: BuiltPlan) -> None:
+    def __init__(self, size: PlanSize, built: BuiltPlan, now: datetime = NOW) -> None:
         self.size = size
         self.built = built
+        self.now = now
+        self.today = now.astimezone(ZoneInfo(TIMEZONE)).date()
         self.rng = random.Random(SEED)
-        self.synced = NOW - timedelta(hours=3)
+        self.synced = self.now - timedelta(hours=3)
         self.requested_at: list[datetime] = []  # per dependency, for its request message
 
     def tables(self) -> Iterator[tuple[Any, Rows]]:
@@ -390,11 +397,11 @@ class _Generator:
     def readings(self) -> Rows:
         """Spread evenly over the KPIs; each KPI's last reading is a few days to weeks old."""
         per, extra = divmod(self.size.readings, self.size.kpis)
-        span = (TODAY - PLAN_START).days
+        span = (self.today - PLAN_START).days
         reading_id = 0
         for k in range(self.size.kpis):
             count = per + (1 if k < extra else 0)
-            last = TODAY - timedelta(days=self.rng.choice((0, 1, 3, 6, 12, 20, 40, 70)))
+            last = self.today - timedelta(days=self.rng.choice((0, 1, 3, 6, 12, 20, 40, 70)))
             step = max(1, (last - PLAN_START).days // max(count, 1))
             up = k % 3 != 0
             drifting = k % 20 == 0  # about 5% wander off their trajectory
@@ -461,24 +468,28 @@ class _Generator:
             status, archived = MilestoneStatus.OPEN.value, False
             if m in overdue:
                 # Yesterday first: the newest miss, the one a boundary bug would drop.
-                due = TODAY - timedelta(days=1 if m == newest else self.rng.randint(1, 60))
+                due = self.today - timedelta(days=1 if m == newest else self.rng.randint(1, 60))
             elif m in edge:
                 kind = edge[m] % 3  # each edge case in turn, so even a tiny plan has all
-                due = TODAY if kind == 0 else TODAY - timedelta(days=self.rng.randint(1, 90))
+                due = (
+                    self.today
+                    if kind == 0
+                    else self.today - timedelta(days=self.rng.randint(1, 90))
+                )
                 status = MilestoneStatus.DONE.value if kind == 1 else status
                 archived = kind == 2  # archived while open and past due: not overdue any more
             else:
                 roll = self.rng.random()
                 if roll < 0.20:
                     status = MilestoneStatus.DONE.value
-                    due = TODAY - timedelta(days=self.rng.randint(1, 400))
+                    due = self.today - timedelta(days=self.rng.randint(1, 400))
                 elif roll < 0.22:
                     status = MilestoneStatus.DESCOPED.value
-                    due = TODAY + timedelta(days=self.rng.randint(-200, 300))
+                    due = self.today + timedelta(days=self.rng.randint(-200, 300))
                 else:
-                    due = TODAY + timedelta(days=self.rng.randint(1, 450))
+                    due = self.today + timedelta(days=self.rng.randint(1, 450))
             moved = self.rng.random() < 0.05
-            if status == MilestoneStatus.OPEN.value and due < TODAY and not archived:
+            if status == MilestoneStatus.OPEN.value and due < self.today and not archived:
                 self.built.missed += 1
             yield {
                 "id": m + 1,
@@ -512,7 +523,7 @@ class _Generator:
             initiative = self.initiative_of(d, n)
             own_team = initiative % teams
             provider = (own_team + 1 + d % max(1, teams - 1)) % teams
-            requested_at = NOW - timedelta(days=self.rng.randint(1, 60))
+            requested_at = self.now - timedelta(days=self.rng.randint(1, 60))
             row: dict[str, Any] = {
                 "id": d + 1,
                 "key": f"dependency-{d}",
@@ -535,25 +546,27 @@ class _Generator:
             }
             if d in late:
                 state = UNDELIVERED[d % len(UNDELIVERED)]
-                needed_by = TODAY - timedelta(days=1 if d == newest else self.rng.randint(1, 45))
+                needed_by = self.today - timedelta(
+                    days=1 if d == newest else self.rng.randint(1, 45)
+                )
             elif d in unacked:
                 state = DependencyState.REQUESTED.value
-                needed_by = TODAY + timedelta(days=self.rng.randint(5, 120))
-                row["ack_due_at"] = NOW - timedelta(
+                needed_by = self.today + timedelta(days=self.rng.randint(5, 120))
+                row["ack_due_at"] = self.now - timedelta(
                     minutes=1 if d == first_unacked else self.rng.randint(60, 14_400)
                 )
                 row["requested_at"] = row["ack_due_at"] - timedelta(days=3)
             elif d in edge:
                 kind = edge[d] % 3
                 if kind == 0:  # needed today: not late until the day has ended
-                    state, needed_by = DependencyState.ACKNOWLEDGED.value, TODAY
+                    state, needed_by = DependencyState.ACKNOWLEDGED.value, self.today
                 elif kind == 1:  # delivered long ago, needed long ago: fine
                     state = DependencyState.DELIVERED.value
-                    needed_by = TODAY - timedelta(days=self.rng.randint(1, 90))
+                    needed_by = self.today - timedelta(days=self.rng.randint(1, 90))
                 else:  # archived while late and unacknowledged: not overdue any more
                     state = DependencyState.REQUESTED.value
-                    needed_by = TODAY - timedelta(days=self.rng.randint(1, 90))
-                    row["ack_due_at"] = NOW - timedelta(days=5)
+                    needed_by = self.today - timedelta(days=self.rng.randint(1, 90))
+                    row["ack_due_at"] = self.now - timedelta(days=5)
                     row["archived"] = True
             else:
                 roll = self.rng.random()
@@ -569,10 +582,12 @@ class _Generator:
                     else DependencyState.BLOCKED.value
                 )
                 delivered = state == DependencyState.DELIVERED.value
-                needed_by = TODAY + timedelta(days=self.rng.randint(-120 if delivered else 1, 300))
+                needed_by = self.today + timedelta(
+                    days=self.rng.randint(-120 if delivered else 1, 300)
+                )
                 if state == DependencyState.REQUESTED.value:
                     # Asked recently: its deadline is still ahead.
-                    row["requested_at"] = NOW - timedelta(hours=self.rng.randint(1, 40))
+                    row["requested_at"] = self.now - timedelta(hours=self.rng.randint(1, 40))
                     row["ack_due_at"] = row["requested_at"] + timedelta(days=3)
             self._progress(row, state, provider)
             row["state"] = state
@@ -580,9 +595,9 @@ class _Generator:
             self.requested_at.append(row["requested_at"])
             if not row["archived"]:
                 # Counted by the rules themselves, not by the sets above: the generator's own check.
-                if state in UNDELIVERED and needed_by < TODAY:
+                if state in UNDELIVERED and needed_by < self.today:
                     self.built.late += 1
-                if state == DependencyState.REQUESTED.value and row["ack_due_at"] < NOW:
+                if state == DependencyState.REQUESTED.value and row["ack_due_at"] < self.now:
                     self.built.unacknowledged += 1
             yield row
 
@@ -601,7 +616,7 @@ class _Generator:
             row["state_changed_at"] = row["delivered_at"]
         elif state == DependencyState.BLOCKED.value:
             row["note"] = "Vendor contract not signed"
-            row["alternative_date"] = TODAY + timedelta(days=self.rng.randint(10, 90))
+            row["alternative_date"] = self.today + timedelta(days=self.rng.randint(10, 90))
         elif state == DependencyState.AT_RISK.value:
             row["note"] = "Two people out sick"
 

@@ -30,23 +30,45 @@ RECEIVED_AT = "planpulse_received_at"
 
 
 class TimelyAck(Ack):
-    """An `Ack` that answers once: the first call wins, whether the listener's or the deadline's."""
+    """An `Ack` that answers once: the first call wins, whether the listener's or the deadline's.
 
-    def __init__(self) -> None:
+    Past its deadline, whoever looks at `response` finds the deadline's empty ack, even when the
+    watcher thread has not run yet: on a starved process Bolt's own wait for the ack (3 s) can
+    wake before the watcher does, and would then give up and answer `404 unhandled request`
+    (which handlers/errors.py words as "I do not answer /kpi"), for a listener still at work.
+    """
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self._response: BoltResponse | None = None
         super().__init__()  # type: ignore[no-untyped-call]
         self._lock = threading.Lock()
+        self.deadline = deadline  # time.monotonic() at which it acknowledges empty, if not before
         self.by_deadline = False  # True once the deadline acknowledged before the listener
+
+    @property
+    def response(self) -> BoltResponse | None:
+        if (
+            self._response is None
+            and self.deadline is not None
+            and time.monotonic() >= self.deadline
+        ):
+            self.expire()
+        return self._response
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        self._response = value
 
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         with self._lock:
-            if self.response is not None:
-                return self.response  # too late: the caller's answer must go another way
+            if self._response is not None:
+                return self._response  # too late: the caller's answer must go another way
             return super().__call__(*args, **kwargs)
 
     def expire(self) -> None:
         """The deadline passed: acknowledge empty, unless the listener already did."""
         with self._lock:
-            if self.response is not None:
+            if self._response is not None:
                 return
             self.by_deadline = True
             super().__call__()
@@ -99,10 +121,10 @@ def register(app: App, services: Services) -> None:
     ) -> BoltResponse | None:
         if isinstance(body, dict) and body.get("type") == "event_callback":
             return next()  # events are acknowledged by Bolt before their listener runs
-        ack = TimelyAck()
-        context["ack"] = ack
         received = context.get(RECEIVED_AT)
         started = received if isinstance(received, float) else time.monotonic()
+        ack = TimelyAck(deadline=started + budget)
+        context["ack"] = ack
         _WATCH.watch(ack, started + budget)
         return next()
 

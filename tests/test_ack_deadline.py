@@ -128,3 +128,44 @@ def test_a_command_that_waited_its_whole_budget_is_shed_with_a_polite_busy(servi
     fresh = Arrival(at=time.monotonic(), budget=2.0)
     assert _answer_signed(bolt, request.body.encode(), headers, "", fresh).status == 200
     assert ran == ["ran"]
+
+
+@pytest.fixture
+def starved_watcher(monkeypatch):
+    """The deadline's watcher thread never gets to run, as on a process starved of CPU."""
+    import handlers.deadline as deadline
+
+    monkeypatch.setattr(deadline._WATCH, "watch", lambda ack, at: None)
+
+
+def test_past_its_deadline_the_ack_is_found_by_bolt_even_if_the_watcher_is_starved(
+    bot, plan, slow_scorecard, starved_watcher
+):
+    """Bolt's own wait for the ack (3 s) must not give up first and answer "I do not answer"."""
+    started = time.monotonic()
+    response = bot.command("/kpi", user_id="UALICE")
+    waited = time.monotonic() - started
+    assert entered.is_set() and not held.is_set()
+    assert response.status_code == 200 and response.text == ""
+    assert waited < 3.0  # Bolt saw the deadline's ack, not its own timeout
+    held.set()
+    [late] = bot.standin.wait_for("response_url", count=1, timeout=10)
+    assert "KPI scorecard" in all_text(late.params)
+    bot.wait_idle()
+    assert [c.params.get("text") for c in bot.standin.calls("response_url")] == [
+        late.params.get("text")
+    ]
+
+
+def test_a_click_past_its_deadline_with_a_starved_watcher_is_not_told_it_is_inactive(
+    bot, starved_watcher
+):
+    payload = bot.block_action_payload("deadline_slow_click", "x", user_id="UALICE")
+    started = time.monotonic()
+    response = bot.action(payload)
+    waited = time.monotonic() - started
+    assert response.status_code == 200 and response.text == ""
+    assert waited < 3.0  # Bolt saw the deadline's ack, not its own timeout
+    held.set()
+    bot.wait_idle()
+    assert bot.standin.calls("response_url") == []  # no "This button is no longer active"
