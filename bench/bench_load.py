@@ -76,6 +76,7 @@ import httpx
 
 from bench.bench_votes import database
 from bench.big_plan import TIMEZONE, PlanSize, bench_workspace, build_big_plan, describe
+from bench.figures import Figure as TableFigure
 
 log = logging.getLogger("bench.bench_load")
 
@@ -1213,7 +1214,8 @@ def print_figures(figures: list[Figure]) -> None:
         print(f"| {f.name} | {f.value} | {f.goal} | {verdict} | {f.context} |")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, report: list[TableFigure] | None = None) -> int:
+    """Run the benchmark and print it; `report` (bench/run_all.py) also receives its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--users", type=int, default=50)
@@ -1243,6 +1245,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{', replicas without their scheduler' if args.no_scheduler else ''}\n"
     )
     print_figures(figures)
+    if report is not None:
+        report += [TableFigure("load", f.name, f.value, f.goal, f.context, f.met) for f in figures]
     return 0
 
 

@@ -19,6 +19,7 @@ from bench import (
     bench_commands,
     bench_detection,
     bench_import,
+    bench_load,
     bench_pulses,
     bench_votes,
     bench_webhooks,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[list[str], list[Figure]], int]] = {
         ["--databases", "sqlite,postgresql", *argv], report
     ),
     "webhooks": bench_webhooks.main,
+    "load": bench_load.main,
 }
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench-table -->", "<!-- /bench-table -->"
