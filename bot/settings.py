@@ -91,6 +91,8 @@ class Settings(LoggingSettings):
     # answered yet (the answer then goes through its response_url): under Slack's 3 s, with room
     # for the network.
     ack_deadline_seconds: Annotated[float, Field(gt=0, lt=3)] = 2.0
+    # Threads running listener work after the ack, per `serve` process.
+    listener_threads: Annotated[int, Field(ge=1, le=64)] = 16
 
     @field_validator("database_url")
     @classmethod

@@ -13,8 +13,6 @@ from slack_bolt import App
 from bot.services import Services
 from handlers import register_all
 
-LISTENER_THREADS = 16
-
 # What slack_bolt's App reads from the environment when not told: SLACK_BOT_TOKEN beside our
 # client makes it warn on every start ("`token` will be unused"), and SLACK_CLIENT_ID with
 # SLACK_CLIENT_SECRET would quietly switch it to an OAuth installation flow.
@@ -55,7 +53,7 @@ def create_app(services: Services, *, listener_executor: Executor | None = None)
             raise_error_for_unhandled_request=True,
             listener_executor=listener_executor
             or ThreadPoolExecutor(
-                max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
+                max_workers=settings.listener_threads, thread_name_prefix="planpulse-listener"
             ),
             logger=logging.getLogger("planpulse.bolt"),
         )

@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.clock import utcnow
-from bot.entry.app import LISTENER_THREADS, create_app
+from bot.entry.app import create_app
 from bot.entry.healthz import health_app, healthz_endpoint
 from bot.entry.webhooks import webhook_routes
 from bot.errors import ConfigurationError
@@ -210,7 +210,7 @@ def serve_command(args: argparse.Namespace) -> int:
     _check_token(services.slack)
     _sync_directory(services)
     executor = ThreadPoolExecutor(
-        max_workers=LISTENER_THREADS, thread_name_prefix="planpulse-listener"
+        max_workers=settings.listener_threads, thread_name_prefix="planpulse-listener"
     )
     # Built before any thread starts: create_app briefly hides Slack variables from Bolt, and
     # changing the environment is only safe while no other thread may read it.
