@@ -36,6 +36,7 @@ from storage.models import (
     PulseState,
     Team,
 )
+from storage.plan import newest_reading_id
 
 Row = Mapping[str, Any]
 
@@ -317,14 +318,7 @@ def initiatives(*, session: Session, initiative_ids: Iterable[int]) -> dict[int,
 
 def kpis_with_latest_reading(*, session: Session) -> list[Row]:
     """Every live KPI with its newest reading, found by one index seek per KPI (kpi_id, as_of)."""
-    newest = (
-        select(col(KpiReading.id))
-        .where(col(KpiReading.kpi_id) == col(Kpi.id))
-        .order_by(col(KpiReading.as_of).desc(), col(KpiReading.id).desc())
-        .limit(1)
-        .correlate(Kpi)
-        .scalar_subquery()
-    )
+    newest = newest_reading_id()
     latest = (
         select(col(Kpi.id).label("kpi_id"), newest.label("reading_id"))
         .join(Objective, col(Objective.id) == col(Kpi.objective_id))

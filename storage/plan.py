@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, case, delete, false, insert, select, text, update
+from sqlalchemy import RowMapping, ScalarSelect, case, delete, false, insert, select, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as select_rows  # typed ORM rows; `select` above reads plain tables
@@ -269,6 +269,19 @@ def linked_kpis(*, session: Session, initiative_id: int) -> list[Kpi]:
         .order_by(col(Kpi.key))
     )
     return list(session.exec(statement))
+
+
+def newest_reading_id() -> ScalarSelect[int | None]:
+    """The id of the correlated `Kpi`'s newest reading (newest day, then newest row of that day):
+    one seek on ix_kpi_reading_kpi_as_of per KPI, whatever the number of readings."""
+    return (
+        select(col(KpiReading.id))
+        .where(col(KpiReading.kpi_id) == col(Kpi.id))
+        .order_by(col(KpiReading.as_of).desc(), col(KpiReading.id).desc())
+        .limit(1)
+        .correlate(Kpi)
+        .scalar_subquery()
+    )
 
 
 def latest_readings(*, session: Session, kpi_ids: Iterable[int]) -> dict[int, KpiReading]:
